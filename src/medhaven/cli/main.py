@@ -1,0 +1,53 @@
+"""The root ``medhaven`` Typer app and the one place CLI errors become exit codes."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import typer
+
+from medhaven import __version__
+from medhaven.cli import cdm, demo, synth
+from medhaven.errors import MedHavenError
+
+app = typer.Typer(
+    name="medhaven",
+    help="MedHaven: a trusted research environment for medical AI on de-identified OMOP CDM data.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(cdm.app, name="cdm")
+app.command("synth")(synth.synth)
+app.command("demo")(demo.demo)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"medhaven {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """MedHaven command line."""
+
+
+def main() -> None:
+    """Console-script entry point: run the app, turning MedHaven errors into one line and an exit code."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        app()
+    except MedHavenError as exc:
+        if exc.detail:
+            logging.getLogger("medhaven").debug("%s: %s", exc.code, exc.detail)
+        sys.stderr.write(f"error: {exc.message}\n")
+        sys.exit(exc.exit_code)
+
+
+__all__ = ["app", "main"]
