@@ -73,8 +73,16 @@ def combine_codes(codes: Sequence[IntArray]) -> tuple[IntArray, int]:
     """Dense class ids (0..J-1) for rows from per-column integer codes, and J."""
     if not codes:
         raise InvalidInput("at least one quasi-identifier is needed")
+    widths = [int(c.max()) + 1 if c.size else 1 for c in codes]
+    if float(np.prod(widths, dtype=np.float64)) < 2.0**62:
+        # Mixed-radix key in one pass: exact, because the product of widths fits in int64.
+        key = np.zeros(len(codes[0]), dtype=np.int64)
+        for col, width in zip(codes, widths, strict=True):
+            key = key * width + np.asarray(col, dtype=np.int64)
+        dense, uniques = pd.factorize(key, sort=False)
+        return dense.astype(np.int64), len(uniques)
     ids = np.asarray(codes[0], dtype=np.int64)
-    n_ids = int(ids.max()) + 1 if ids.size else 0
+    n_ids = widths[0] if ids.size else 0
     for col in codes[1:]:
         width = int(col.max()) + 1 if col.size else 1
         # Re-densify after every column so the combined key can never overflow int64.

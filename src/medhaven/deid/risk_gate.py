@@ -180,21 +180,35 @@ def evaluate_release(
 
     if not reasons:
         return verdict(released=True)
-    # Pre-aggregate: every candidate is then measured on distinct combinations only.
-    grouped = data.groupby(quasi + sensitive, dropna=False, sort=False, observed=True)
-    compact = grouped.size().reset_index(name="__count__")
-    counts = compact["__count__"].to_numpy(dtype=np.float64)
-    sens_codes = [column_codes(compact[s]) for s in sensitive]
-    ladders = [ladder(c, compact[c]) for c in quasi]
+    # Generalise each column's distinct values only (hundreds, not millions), then
+    # carry the result to rows through the factorised codes.
+    base_codes: list[np.ndarray[Any, Any]] = []
+    ladders: list[list[Rung]] = []
+    rung_codes: list[list[np.ndarray[Any, Any]]] = []
+    for col in quasi:
+        codes, uniques = pd.factorize(data[col], use_na_sentinel=False, sort=False)
+        distinct = pd.Series(uniques)
+        rungs = ladder(col, distinct)
+        base_codes.append(codes.astype(np.int64))
+        ladders.append(rungs)
+        rung_codes.append([column_codes(fn(distinct)) for _, fn in rungs])
     if np.prod([len(r) + 2 for r in ladders], dtype=np.float64) > _MAX_LATTICE:
         # Many quasi-identifiers: keep only the mildest rung so the lattice stays small.
         ladders = [r[:1] for r in ladders]
+        rung_codes = [r[:1] for r in rung_codes]
+    # Pre-aggregate to distinct (quasi, sensitive) combinations: every candidate is
+    # then measured on those, weighted by how many records each stands for.
+    row_sens = [column_codes(data[s]) for s in sensitive]
+    combo_ids, _ = combine_codes(base_codes + row_sens)
+    _, first = np.unique(combo_ids, return_index=True)
+    counts = np.bincount(combo_ids).astype(np.float64)
+    sens_codes = [c[first] for c in row_sens]
     # codes_at[i][level]: codes of column i at that rung (0 = as is, last = dropped).
     codes_at: list[list[np.ndarray[Any, Any]]] = []
-    for col, rungs in zip(quasi, ladders, strict=True):
-        levels = [column_codes(compact[col])]
-        levels += [column_codes(fn(compact[col])) for _, fn in rungs]
-        levels.append(np.zeros(len(compact), dtype=np.int64))
+    for i in range(len(quasi)):
+        compact = base_codes[i][first]
+        levels = [compact] + [mapping[compact] for mapping in rung_codes[i]]
+        levels.append(np.zeros(len(first), dtype=np.int64))
         codes_at.append(levels)
     combos = itertools.product(*(range(len(levels)) for levels in codes_at))
     ordered = sorted(
