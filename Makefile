@@ -11,13 +11,14 @@ export FLWR_DISABLE_UPDATE_CHECK := 1
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	@touch $(STAMP)
 
 install: $(STAMP)
 
+# DEMO_ARGS passes options through, e.g. `make demo DEMO_ARGS="--persons 5000"`.
 demo: $(STAMP)
-	$(BIN)/medhaven demo
+	$(BIN)/medhaven demo $(DEMO_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks tools
