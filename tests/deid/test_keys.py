@@ -138,3 +138,17 @@ def test_constructor_rejects_wrong_length() -> None:
 def test_directory_instead_of_key_file_is_a_typed_error(tmp_path: Path) -> None:
     with pytest.raises(KeyFileError, match="is a directory"):
         SiteKey.load(tmp_path)
+
+
+def test_permission_denied_is_a_typed_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Running as root makes chmod 000 ineffective, so the OS refusal is simulated here.
+    path = SiteKey.generate().write(tmp_path / "site.key")
+
+    def deny(self: Path) -> bytes:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(Path, "read_bytes", deny)
+    with pytest.raises(KeyFileError, match=r"cannot be read \(Permission denied\)"):
+        SiteKey.load(path)

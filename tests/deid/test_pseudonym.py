@@ -112,3 +112,10 @@ def test_error_messages_do_not_echo_the_identifier() -> None:
     with pytest.raises(InvalidInput) as info:
         pseudonymize("secret-id", b"short", namespace="p")
     assert "secret-id" not in str(info.value)
+
+
+def test_too_short_pseudonym_length_is_rejected() -> None:
+    with pytest.raises(InvalidInput, match="between 8 and 64"):
+        pseudonymize("x", KEY, namespace="p", length=4)
+    with pytest.raises(InvalidInput, match="between 8 and 64"):
+        pseudonymize_many(["x"], KEY, namespace="p", length=4)

@@ -66,6 +66,12 @@ def _encode(digest: bytes, encoding: Encoding) -> str:
     raise InvalidInput(f"unknown pseudonym encoding {encoding!r} (use hex or base32)")
 
 
+def _check_length(length: int | None) -> None:
+    # Fewer than 8 characters (32 bits) would make collisions between patients likely.
+    if length is not None and not 8 <= length <= 64:
+        raise InvalidInput("a pseudonym length must be between 8 and 64 characters")
+
+
 def _normalise_checked(value: str) -> str:
     if not isinstance(value, str):
         raise InvalidInput(f"an identifier must be a string, not {type(value).__name__}")
@@ -80,6 +86,7 @@ def pseudonymize(
 ) -> str:
     """The keyed pseudonym of one identifier (64 hex or 52 base32 characters, or ``length``)."""
     _check_key(key)
+    _check_length(length)
     ns = _check_namespace(namespace)
     out = _encode(_digest(_normalise_checked(value), key, ns), encoding)
     return out[:length] if length else out
@@ -95,6 +102,7 @@ def pseudonymize_many(
 ) -> list[str]:
     """Pseudonyms for many identifiers in order, computing the HMAC once per distinct identifier."""
     _check_key(key)
+    _check_length(length)
     ns = _check_namespace(namespace)
     by_raw: dict[str, str] = {}
     by_normalised: dict[str, str] = {}
