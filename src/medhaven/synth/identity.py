@@ -29,7 +29,12 @@ from medhaven.synth.identity_data import (
 
 RRN_WEIGHTS = (2, 3, 4, 5, 6, 7, 8, 9, 2, 3, 4, 5)
 FOREIGNER_SHARE = 0.03
-GUARDIAN_RELATIONS = (("배우자", "spouse"), ("아들", "son"), ("딸", "daughter"), ("어머니", "mother"))
+GUARDIAN_RELATIONS = (
+    ("배우자", "spouse"),
+    ("아들", "son"),
+    ("딸", "daughter"),
+    ("어머니", "mother"),
+)
 
 
 @dataclass(frozen=True)
@@ -240,9 +245,9 @@ def generate_doctors(n: int, *, seed: int) -> list[DoctorName]:
 
 
 __all__ = [
+    "DoctorName",
     "Identity",
     "PersonKey",
-    "DoctorName",
     "generate_doctors",
     "generate_identities",
     "make_rrn",
