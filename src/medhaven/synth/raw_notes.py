@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
 import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -29,9 +30,9 @@ class VisitFrame:
 
     visit_ids: pa.Array
     encounter_ids: pa.Array
-    person_index: np.ndarray
-    start_s: np.ndarray
-    end_s: np.ndarray
+    person_index: npt.NDArray[np.int64]
+    start_s: npt.NDArray[np.int64]
+    end_s: npt.NDArray[np.int64]
     klass: list[str]
     provider_ids: pa.Array
 
@@ -51,7 +52,7 @@ def _day(seconds: int) -> date:
     return datetime.fromtimestamp(int(seconds), tz=UTC).date()
 
 
-def _choose(frame: VisitFrame, per_patient: int, rng: np.random.Generator) -> np.ndarray:
+def _choose(frame: VisitFrame, per_patient: int, rng: np.random.Generator) -> npt.NDArray[np.int64]:
     """Up to ``per_patient`` visits per person, preferring admissions and emergencies."""
     n = len(frame.start_s)
     if n == 0 or per_patient <= 0:
@@ -64,10 +65,13 @@ def _choose(frame: VisitFrame, per_patient: int, rng: np.random.Generator) -> np
     sizes = np.diff(np.r_[starts, n])
     rank = np.arange(n) - np.repeat(starts, sizes)
     chosen = order[rank < per_patient]
-    return chosen[np.lexsort((frame.start_s[chosen], frame.person_index[chosen]))]
+    out: npt.NDArray[np.int64] = chosen[
+        np.lexsort((frame.start_s[chosen], frame.person_index[chosen]))
+    ]
+    return out
 
 
-def _previous(frame: VisitFrame) -> np.ndarray:
+def _previous(frame: VisitFrame) -> npt.NDArray[np.int64]:
     """For each visit, the index of the same person's previous visit (-1 for the first)."""
     n = len(frame.start_s)
     order = np.lexsort((frame.start_s, frame.person_index))
