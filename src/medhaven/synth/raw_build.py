@@ -181,8 +181,8 @@ def build_visits(
         provider_ids=pc.cast(column(visit, "provider_id"), pa.int64()),
     )
     cols = {
-        "START": pc.strftime(pa.array(s, pa.timestamp("s")), format="%Y-%m-%dT%H:%M:%SZ"),
-        "STOP": pc.strftime(pa.array(e, pa.timestamp("s")), format="%Y-%m-%dT%H:%M:%SZ"),
+        "START": fmt_ts(pa.array(s, pa.timestamp("s"))),
+        "STOP": fmt_ts(pa.array(e, pa.timestamp("s"))),
         "ENCOUNTERCLASS": pa.array([k[0] for k in klass], pa.string()),
         "CODE": pa.array([k[1] for k in klass], pa.string()),
         "DESCRIPTION": pa.array([k[2] for k in klass], pa.string()),
@@ -236,6 +236,11 @@ def event_columns(
 def _quote(a: pa.Array) -> pa.Array:
     """RFC 4180 quoting, only for values that need it (as Synthea writes its CSVs)."""
     a = as_str(a)
+    # A byte scan of the whole value buffer (memchr) rules out most columns without a regex.
+    data = a.buffers()[2]
+    raw = data.to_pybytes() if data is not None else b""
+    if not any(ch in raw for ch in (b",", b'"', b"\n", b"\r")):
+        return a
     needs = pc.match_substring_regex(a, r'[,"\r\n]')
     if not pc.any(needs).as_py():
         return a
@@ -247,19 +252,21 @@ def write_csv(
     path: Path, table: pa.Table, header: Sequence[str], *, chunk_rows: int = 500_000
 ) -> None:
     """Write ``table`` as CSV with an unquoted header and values quoted only where needed."""
-    with path.open("w", encoding="utf-8", newline="") as f:
-        f.write(",".join(header) + "\n")
+    with path.open("wb") as f:
+        f.write((",".join(header) + "\n").encode())
         for start in range(0, table.num_rows, chunk_rows):
             part = table.slice(start, chunk_rows)
             cols = [_quote(part.column(c).combine_chunks()) for c in header]
             lines = pc.binary_join_element_wise(*cols, ",") if len(cols) > 1 else cols[0]
-            lines = pc.cast(lines, pa.large_string())
-            # Join all lines in one Arrow kernel call: no per-row Python work.
+            lines = pc.cast(lines, pa.large_binary())
+            # Join all lines in one Arrow kernel call and write its buffer: no per-row Python work
+            # and no round trip through a Python str.
             offsets = pa.array([0, len(lines)], pa.int64())
-            body = pc.binary_join(
-                pa.LargeListArray.from_arrays(offsets, lines), pa.scalar("\n", pa.large_string())
-            )[0]
-            f.write(body.as_py() + "\n")
+            joined = pc.binary_join(
+                pa.LargeListArray.from_arrays(offsets, lines), pa.scalar(b"\n", pa.large_binary())
+            )
+            f.write(joined[0].as_buffer())
+            f.write(b"\n")
 
 
 __all__ = [

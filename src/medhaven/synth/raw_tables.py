@@ -221,7 +221,14 @@ def fmt_ts(a: pa.Array, *, date_only: bool = False) -> pa.Array:
     ts = _as_timestamp(a)
     if pa.types.is_null(ts.type):
         return pa.array([""] * len(ts), pa.string())
-    out = pc.strftime(ts, format="%Y-%m-%d" if date_only else TS_FORMAT)
+    # Casting to string is several times faster than strftime; it yields "YYYY-MM-DD HH:MM:SS".
+    text = pc.cast(pc.cast(ts, pa.timestamp("s")), pa.string())
+    if date_only:
+        out = pc.utf8_slice_codeunits(text, 0, 10)
+    else:
+        out = pc.binary_join_element_wise(
+            pc.replace_substring(text, " ", "T", max_replacements=1), "Z", ""
+        )
     return pc.fill_null(out, "")
 
 
@@ -242,8 +249,13 @@ def const(value: str, n: int) -> pa.Array:
 
 
 def money(rng: np.random.Generator, n: int, *, low: float, high: float) -> pa.Array:
-    """Random costs with two decimals."""
-    return pa.array([f"{v:.2f}" for v in rng.uniform(low, high, n)], pa.string())
+    """Random costs with two decimals, formatted without a per-row Python loop."""
+    cents = pa.array(rng.integers(int(low * 100), int(high * 100), n))
+    units = pc.cast(pc.divide(cents, 100), pa.string())
+    frac = pc.utf8_lpad(
+        pc.cast(pc.subtract(cents, pc.multiply(pc.divide(cents, 100), 100)), pa.string()), 2, "0"
+    )
+    return pc.binary_join_element_wise(units, frac, ".")
 
 
 class ConceptIndex:
