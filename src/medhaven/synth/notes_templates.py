@@ -28,14 +28,16 @@ FAMILY_DISEASES_EN = ("hypertension", "diabetes", "stroke", "dementia")
 EXAMS = (("Chest PA", "흉부 X선 PA"), ("Abdomen CT", "복부 CT"), ("Brain MRI", "뇌 MRI"))
 
 
-def _patient_ref_ko(b: NoteBuilder, ctx: NoteContext) -> None:
-    """'김민준 환자' / '김민준 님' / '김민준씨' / '환자 김민준'."""
+def _patient_ref_ko(b: NoteBuilder, ctx: NoteContext) -> str:
+    """'김민준 환자' / '김민준 님' / '김민준씨' / '환자 김민준'; returns the topic particle to follow."""
     ident = ctx.identity
     form = int(b.rng.integers(0, 4))
     if form == 3:
         b.text("환자 ").phi(ident.name_ko, "NAME")
-    else:
-        b.phi(ident.name_ko, "NAME").text((" 환자", " 님", "씨")[form])
+        # The particle after a name depends on its last syllable; "환자(는)" avoids the question.
+        return "(은/는)"
+    b.phi(ident.name_ko, "NAME").text((" 환자", " 님", "씨")[form])
+    return ("는", "은", "는")[form]
 
 
 def _patient_ref_en(b: NoteBuilder, ctx: NoteContext) -> None:
@@ -115,8 +117,7 @@ def discharge_ko(b: NoteBuilder, ctx: NoteContext) -> None:
     _header_ko(b, ctx, "퇴원요약지")
     b.text("입원일: ").date(ctx.start).text("  퇴원일: ").date(ctx.end)
     b.text(f"\n주진단: {_items(ctx.conditions, '특이 진단 없음')}\n\n경과: ")
-    _patient_ref_ko(b, ctx)
-    b.text("은(는) ").date(ctx.start).text("에 ")
+    b.text(_patient_ref_ko(b, ctx) + " ").date(ctx.start).text("에 ")
     if b.rng.random() < 0.5:
         clinic = REFERRAL_CLINICS[int(b.rng.integers(0, len(REFERRAL_CLINICS)))]
         b.phi(clinic[0], "HOSPITAL").text("에서 의뢰되어 ")

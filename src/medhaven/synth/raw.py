@@ -29,6 +29,7 @@ from medhaven.synth.notes import Note, write_notes
 from medhaven.synth.raw_build import (
     KR_HEADER,
     PAYERS,
+    EventLinks,
     build_korean,
     build_patients,
     build_visits,
@@ -192,7 +193,7 @@ def _build(
         },
     )
     concepts = ConceptIndex(cdm.get("concept"))
-    ev = {"frame": frame, "person_ids": person_ids, "patient_ids": patient, "concepts": concepts}
+    ev = EventLinks(frame=frame, person_ids=person_ids, patient_ids=patient, concepts=concepts)
     tables["conditions.csv"] = _conditions(cdm, ev)
     tables["medications.csv"] = _medications(cdm, ev, payer_of, rng)
     tables["observations.csv"] = _observations(cdm, ev)
@@ -240,11 +241,11 @@ def _build(
     return tables, notes
 
 
-def _conditions(cdm: Mapping[str, pa.Table], ev: dict[str, object]) -> pa.Table:
+def _conditions(cdm: Mapping[str, pa.Table], ev: EventLinks) -> pa.Table:
     t = cdm.get("condition_occurrence")
     if t is None:
         return _empty("conditions.csv")
-    t, common = event_columns(t, prefix="condition", **ev)  # type: ignore[arg-type]
+    t, common = event_columns(t, prefix="condition", links=ev)
     return make_table(
         "conditions.csv",
         common
@@ -256,14 +257,14 @@ def _conditions(cdm: Mapping[str, pa.Table], ev: dict[str, object]) -> pa.Table:
 
 
 def _medications(
-    cdm: Mapping[str, pa.Table], ev: dict[str, object], payer_of: pa.Array, rng: np.random.Generator
+    cdm: Mapping[str, pa.Table], ev: EventLinks, payer_of: pa.Array, rng: np.random.Generator
 ) -> pa.Table:
     t = cdm.get("drug_exposure")
     if t is None:
         return _empty("medications.csv")
-    t, common = event_columns(t, prefix="drug", **ev)  # type: ignore[arg-type]
+    t, common = event_columns(t, prefix="drug", links=ev)
     n = t.num_rows
-    pidx = pc.index_in(pc.cast(column(t, "person_id"), pa.int64()), value_set=ev["person_ids"])
+    pidx = pc.index_in(pc.cast(column(t, "person_id"), pa.int64()), value_set=ev.person_ids)
     refills = pc.fill_null(pc.cast(column(t, "refills"), pa.int64()), 0)
     return make_table(
         "medications.csv",
@@ -282,11 +283,11 @@ def _medications(
     )
 
 
-def _observations(cdm: Mapping[str, pa.Table], ev: dict[str, object]) -> pa.Table:
+def _observations(cdm: Mapping[str, pa.Table], ev: EventLinks) -> pa.Table:
     parts = []
     m = cdm.get("measurement")
     if m is not None:
-        m, common = event_columns(m, prefix="measurement", **ev)  # type: ignore[arg-type]
+        m, common = event_columns(m, prefix="measurement", links=ev)
         num = column(m, "value_as_number")
         vital = pc.is_in(common["CODE"], value_set=VITAL_LOINC)
         parts.append(
@@ -306,7 +307,7 @@ def _observations(cdm: Mapping[str, pa.Table], ev: dict[str, object]) -> pa.Tabl
         )
     o = cdm.get("observation")
     if o is not None:
-        o, common = event_columns(o, prefix="observation", **ev)  # type: ignore[arg-type]
+        o, common = event_columns(o, prefix="observation", links=ev)
         num = column(o, "value_as_number")
         value = pc.coalesce(
             pc.cast(column(o, "value_as_string"), pa.string()),
@@ -331,13 +332,11 @@ def _observations(cdm: Mapping[str, pa.Table], ev: dict[str, object]) -> pa.Tabl
     return pa.concat_tables([p.cast(parts[0].schema) for p in parts])
 
 
-def _procedures(
-    cdm: Mapping[str, pa.Table], ev: dict[str, object], rng: np.random.Generator
-) -> pa.Table:
+def _procedures(cdm: Mapping[str, pa.Table], ev: EventLinks, rng: np.random.Generator) -> pa.Table:
     t = cdm.get("procedure_occurrence")
     if t is None:
         return _empty("procedures.csv")
-    t, common = event_columns(t, prefix="procedure", **ev)  # type: ignore[arg-type]
+    t, common = event_columns(t, prefix="procedure", links=ev)
     n = t.num_rows
     return make_table(
         "procedures.csv",

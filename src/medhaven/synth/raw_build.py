@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 
@@ -203,16 +204,26 @@ def _ts(a: pa.Array) -> pa.Array:
     return pc.cast(a, pa.timestamp("s"))
 
 
+@dataclass(frozen=True)
+class EventLinks:
+    """What event rows are joined to: encounters, persons and their patient ids, concepts."""
+
+    frame: VisitFrame
+    person_ids: pa.Array
+    patient_ids: pa.Array
+    concepts: ConceptIndex
+
+
 def event_columns(
-    table: pa.Table,
-    *,
-    prefix: str,
-    frame: VisitFrame,
-    person_ids: pa.Array,
-    patient_ids: pa.Array,
-    concepts: ConceptIndex,
+    table: pa.Table, *, prefix: str, links: EventLinks
 ) -> tuple[pa.Table, dict[str, pa.Array]]:
     """Common columns of an event table: rows of known persons, patient, encounter, code."""
+    frame, person_ids, patient_ids, concepts = (
+        links.frame,
+        links.person_ids,
+        links.patient_ids,
+        links.concepts,
+    )
     pidx = pc.index_in(pc.cast(column(table, "person_id"), pa.int64()), value_set=person_ids)
     table = table.filter(pc.is_valid(pidx))
     vidx = pc.index_in(
@@ -272,6 +283,7 @@ def write_csv(
 __all__ = [
     "KR_HEADER",
     "PAYERS",
+    "EventLinks",
     "build_korean",
     "build_patients",
     "build_visits",
