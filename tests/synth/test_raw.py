@@ -272,3 +272,30 @@ def test_failure_on_fresh_folder_writes_nothing(
 def test_missing_person_table_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(InvalidInput, match="person table is missing"):
         write_raw_extract({}, tmp_path / "z", seed=1, hospital=HOSPITAL)
+
+
+def test_person_without_birth_year_names_the_row(tmp_path: Path) -> None:
+    cdm = tiny_cdm()
+    cdm["person"] = pa.table(
+        {"person_id": [10, 20], "gender_concept_id": [8507, 8532], "year_of_birth": [1950, None]}
+    )
+    with pytest.raises(InvalidInput, match=r"^person row 2: no year_of_birth") as err:
+        write_raw_extract(cdm, tmp_path / "p", seed=1, hospital=HOSPITAL)
+    assert "\n" not in str(err.value)
+    assert not (tmp_path / "p").exists()
+
+
+def test_timezone_aware_datetimes_and_string_dates(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    cdm = tiny_cdm()
+    cdm["person"] = cdm["person"].append_column(
+        "birth_datetime",
+        pa.array([datetime(1895, 2, 28, tzinfo=UTC), None, None], pa.timestamp("us", tz="UTC")),
+    )
+    cdm["drug_exposure"] = pa.table(
+        {"person_id": [20], "drug_concept_id": [0], "drug_exposure_start_date": ["2024-03-05"]}
+    )
+    write_raw_extract(cdm, tmp_path / "tz", seed=1, hospital=HOSPITAL)
+    assert read_rows(tmp_path / "tz" / "patients.csv")[0]["BIRTHDATE"] == "1895-02-28"
+    assert read_rows(tmp_path / "tz" / "medications.csv")[0]["START"] == "2024-03-05T00:00:00Z"

@@ -173,7 +173,6 @@ VISIT_CLASSES: dict[int, tuple[str, str, str]] = {
     262: ("inpatient", "183452005", "Emergency hospital admission (procedure)"),
     581476: ("home", "439740005", "Postoperative follow-up visit (procedure)"),
 }
-TS_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
 
 def uuids(rng: np.random.Generator, n: int) -> pa.Array:
@@ -230,12 +229,6 @@ def fmt_ts(a: pa.Array, *, date_only: bool = False) -> pa.Array:
             pc.replace_substring(text, " ", "T", max_replacements=1), "Z", ""
         )
     return pc.fill_null(out, "")
-
-
-def lookup(keys: pa.Array, key_set: pa.Array, values: pa.Array, default: str = "") -> pa.Array:
-    """``values[i]`` where ``key_set[i] == key`` for each key, as strings; ``default`` if absent."""
-    idx = pc.index_in(keys, value_set=key_set)
-    return pc.fill_null(pc.cast(pc.take(values, idx), pa.string()), default)
 
 
 def as_str(a: pa.Array, default: str = "") -> pa.Array:
@@ -300,7 +293,6 @@ def make_table(name: str, cols: Mapping[str, pa.Array]) -> pa.Table:
 
 __all__ = [
     "HEADERS",
-    "TS_FORMAT",
     "VISIT_CLASSES",
     "ConceptIndex",
     "as_str",
@@ -308,7 +300,6 @@ __all__ = [
     "const",
     "first_present",
     "fmt_ts",
-    "lookup",
     "make_table",
     "money",
     "uuids",
