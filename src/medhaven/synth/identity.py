@@ -35,6 +35,9 @@ GUARDIAN_RELATIONS = (
     ("딸", "daughter"),
     ("어머니", "mother"),
 )
+# Patients born after this year get a parent as guardian (CDM data end in the 2020s).
+PARENT_GUARDIAN_AFTER = 2004
+PARENTS = (("어머니", "mother"), ("아버지", "father"))
 
 
 @dataclass(frozen=True)
@@ -172,7 +175,8 @@ def generate_identities(
         address_en = f"{number} {road_en}, {reg.sigungu_en}, {reg.sido_en}"
         g_sur = SURNAMES[int(rng.integers(0, 10))]
         g_given = _given("F" if rng.random() < 0.5 else "M", rng)
-        rel_ko, rel_en = GUARDIAN_RELATIONS[int(rng.integers(0, len(GUARDIAN_RELATIONS)))]
+        relations = PARENTS if p.birth.year > PARENT_GUARDIAN_AFTER else GUARDIAN_RELATIONS
+        rel_ko, rel_en = relations[int(rng.integers(0, len(relations)))]
         local = f"{fn_en.split()[0].lower()}.{ln_en.lower()}{int(rng.integers(1, 999))}"
         home_area = "070" if rng.random() < 0.1 else reg.area_code
         out.append(
