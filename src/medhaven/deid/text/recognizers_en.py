@@ -1,0 +1,137 @@
+"""English recognisers: names after titles, labels and relation words; first-name + surname pairs;
+month-name dates; US and romanised Korean street addresses; hospitals; context identifiers."""
+
+from __future__ import annotations
+
+import re
+
+from medhaven.deid.text.lexicon import (
+    EN_EPONYM_FOLLOWERS,
+    EN_FIRST_NAMES,
+    EN_NOT_NAME_WORDS,
+    ROMAN_SURNAMES,
+)
+from medhaven.deid.text.recognizers_num import MONTH
+from medhaven.deid.text.spans import Span
+
+_TOKEN = r"[A-Z][A-Za-z'’]*(?:-[A-Za-z]+)?"
+_TOKENS = rf"{_TOKEN}(?: {_TOKEN}){{0,2}}"
+_RELATION = (
+    r"(?:mother|father|daughter|son|wife|husband|spouse|sister|brother|grandmother|grandfather|"
+    r"guardian|caregiver|partner|friend|niece|nephew|aunt|uncle)"
+)
+_CONTEXT_NAME = re.compile(
+    r"(?:\b(?:Dr|Mr|Mrs|Ms|Miss|Prof|Professor|Doctor)\.?"
+    r"|\b(?:Patient|Patient name|Pt name|Name|Attending|Signed|Read by|Referring physician|"
+    r"Physician|Surgeon|Resident|Nurse|Guardian|Caregiver|Dear|Discussed with|Seen by|"
+    r"Dictated by|Electronically signed by|Spoke with|Contact person|Next of kin|cc|CC|"
+    r"the patient,)\s*:?"
+    rf"(?:\s+{_RELATION})?(?:\s+(?:Dr|Mr|Mrs|Ms|Miss|Prof)\.?)?"
+    rf"|\b{_RELATION})"
+    rf"[ \t]+({_TOKENS})"
+)
+_PAIR = re.compile(r"\b([A-Z][a-z]+(?:-[a-z]+)?) ([A-Z][a-z]+)\b(?: ([A-Za-z']+))?")
+
+_MONTH_DATE = re.compile(
+    rf"\b{MONTH}\.?\s+(?:0?[1-9]|[12]\d|3[01])(?:st|nd|rd|th)?(?:,?\s+(?:19|20)\d{{2}})?(?![\d:])"
+    rf"|\b{MONTH}\.?,?\s+(?:19|20)\d{{2}}\b"
+)
+_STREET = (
+    r"(?:Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Drive|Dr|Lane|Ln|Way|Court|Ct|Place|Pl|"
+    r"Terrace|Parkway|Pkwy|Highway|Hwy|Circle|Cir)"
+)
+_ADDRESS_EN = re.compile(
+    r"\d{1,6}[A-Z]?,?\s+(?:[A-Z][\w'.]*\s+){0,3}?"
+    rf"(?:[A-Z][\w']*(?: [A-Z][\w']*)?-(?:ro|gil|daero)\b(?:\s\d{{1,3}}(?:beon-)?gil\b)?"
+    rf"|[A-Z][\w']*\s+{_STREET}\b\.?)"
+    r"(?:,?\s+(?:Apt|Suite|Unit|Ste|#)\.?\s*[\w-]+)?"
+    r"(?:,\s*[A-Z][A-Za-z-]+(?: [A-Z][A-Za-z-]+)?){0,4}"
+    r"(?:,?\s+[A-Z]{2}(?![A-Za-z]))?"
+)
+_HOSPITAL_EN = re.compile(
+    r"\b(?:Hospital|Medical Center|Medical Centre|Clinic|Health System|Infirmary|Health Center)\b"
+)
+_HOSPITAL_WORDS_BEFORE = re.compile(r"(?:(?:[A-Z][\w'&.-]*|\d{1,4}|of|and|&) ){1,6}$")
+_HOSPITAL_OF_AFTER = re.compile(r" of (?:[A-Z][\w'-]*)(?: [A-Z][\w'-]*){0,3}")
+_GENERIC_LEAD = frozenset("The A An This That Our Your His Her Their Outpatient Local Private".split())
+
+_CONTEXT_ID = re.compile(
+    r"(?P<mrn_l>\bMRN|\bMrn|\bM\.R\.N\.?|\bMR#|\bMR No\.?|\bMedical record (?:number|no\.?)|"
+    r"\bChart (?:No\.?|number)|\bHospital (?:No\.?|number)|\bPatient ID|\bPt ID|\bRecord No\.?|"
+    r"등록번호|병록번호|환자번호|차트번호|진료번호|의무기록번호)\s*[:#.]?\s*(?:is\s+)?"
+    r"(?P<mrn>[A-Z]{0,3}-?\d[\d-]{2,14}\d)(?![\d])"
+    r"|(?P<ins_l>건강보험증?\s?번호|건강보험증|건강보험|보험증?\s?번호|의료급여번호|"
+    r"\b(?:Insurance|insurance) (?:no\.?|No\.?|number|ID)|\bMember ID|\bPolicy (?:no\.?|No\.?|number)|"
+    r"\bSubscriber ID|\bMedicare (?:no\.?|number|ID)?|\bMedicaid (?:no\.?|number|ID)?)\s*[:#.]?\s*"
+    r"(?P<ins>[A-Z]{0,3}-?\d[\d-]{3,19}\d)(?![\d])"
+    r"|(?P<ssn_l>\bSSN|\bSocial Security (?:No\.?|number))\s*[:#.]?\s*(?P<ssn>\d{3}[- ]?\d{2}[- ]?\d{4})"
+    r"|(?P<rrn_l>주민등록번호|주민번호|외국인등록번호|\bRRN)\s*[:#.]?\s*(?P<rrn>\d{6}[- ]?\d{7})"
+    r"|(?P<post_l>\bZIP(?: code)?|\bZip(?: code)?|\bPostcode|\bPostal code|\bPost code)\s*[:#.]?\s*"
+    r"(?P<post>\d{5}(?:-\d{4})?)(?!\d)"
+    r"|(?P<age_l>\b[Aa]ged|\b[Aa]ge|\bAGE|나이|연령|만)\s*[:=]?\s*(?P<age>\d{2,3})(?!\d)"
+)
+_ID_LABELS = {"mrn": "MRN", "ins": "INSURANCE", "ssn": "SSN", "rrn": "RRN", "post": "POSTCODE"}
+_ZIP_AFTER = re.compile(r",?\s{1,2}(\d{5})(?:-\d{4})?(?!\d)")
+
+
+def _cut_tokens(s: int, value: str) -> tuple[int, int] | None:
+    words = value.split(" ")
+    kept: list[str] = []
+    for w in words:
+        if w in EN_NOT_NAME_WORDS or w.lower() in EN_EPONYM_FOLLOWERS:
+            break
+        kept.append(w)
+    if not kept:
+        return None
+    return s, s + len(" ".join(kept))
+
+
+def find_english(text: str, out: list[Span]) -> None:
+    """Append English names, month-name dates, street addresses, hospitals and labelled ids."""
+    for m in _CONTEXT_NAME.finditer(text):
+        cut = _cut_tokens(m.start(1), m.group(1))
+        if cut is not None:
+            out.append(Span(cut[0], cut[1], "NAME", 0.85))
+    for m in _PAIR.finditer(text):
+        first, last, after = m.group(1), m.group(2), m.group(3)
+        if after is not None and after.lower() in EN_EPONYM_FOLLOWERS:
+            continue
+        if first in EN_NOT_NAME_WORDS or last in EN_NOT_NAME_WORDS:
+            continue
+        if first in EN_FIRST_NAMES or (last in ROMAN_SURNAMES and first not in ROMAN_SURNAMES):
+            out.append(Span(m.start(1), m.end(2), "NAME", 0.75))
+    for m in _MONTH_DATE.finditer(text):
+        out.append(Span(m.start(), m.end(), "DATE", 0.9))
+    for m in _ADDRESS_EN.finditer(text):
+        s = m.start()
+        if s and (text[s - 1].isalnum() or text[s - 1] in "-./"):
+            continue
+        out.append(Span(s, m.end(), "ADDRESS", 0.85))
+        z = _ZIP_AFTER.match(text, m.end())
+        if z is not None:
+            out.append(Span(z.start(1), z.end(1), "POSTCODE", 0.85))
+    for m in _HOSPITAL_EN.finditer(text):
+        b = _HOSPITAL_WORDS_BEFORE.search(text, max(0, m.start() - 80), m.start())
+        if b is None:
+            continue
+        words = b.group().split()
+        while words and (words[0] in _GENERIC_LEAD or words[0] in ("of", "and", "&")):
+            words.pop(0)
+        if not words:
+            continue
+        start = m.start() - len(" ".join(words)) - 1
+        end = m.end()
+        o = _HOSPITAL_OF_AFTER.match(text, end)
+        if o is not None:
+            end = o.end()
+        out.append(Span(start, end, "HOSPITAL", 0.85))
+    for m in _CONTEXT_ID.finditer(text):
+        group = m.lastgroup or ""
+        if group == "age":
+            if 89 < int(m.group("age")) < 130:
+                out.append(Span(m.start("age"), m.end("age"), "AGE", 0.9))
+            continue
+        out.append(Span(m.start(group), m.end(group), _ID_LABELS[group], 0.95))
+
+
+__all__ = ["find_english"]
