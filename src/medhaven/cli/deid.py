@@ -7,6 +7,7 @@ import typer
 from medhaven.cli.deid_dicom import dicom
 from medhaven.cli.deid_keys import keygen
 from medhaven.cli.deid_risk import risk
+from medhaven.cli.deid_text import text
 
 app = typer.Typer(
     help="De-identify raw extracts at the node and measure re-identification risk.",
@@ -15,3 +16,4 @@ app = typer.Typer(
 app.command("keygen")(keygen)
 app.command("dicom")(dicom)
 app.command("risk")(risk)
+app.command("text")(text)

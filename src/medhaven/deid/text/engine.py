@@ -8,6 +8,24 @@ from medhaven.deid.text.recognizers_num import find_network, find_numbers
 from medhaven.deid.text.spans import Span, resolve
 
 
+def _propagate_names(text: str, found: list[Span]) -> None:
+    # A name found once with context ("환자명: 응우옌반안") is a name everywhere in the note.
+    names = {text[s.start : s.end] for s in found if s.label == "NAME" and s.end - s.start >= 2}
+    for name in names:
+        if len(name) < 3 and name.isascii():
+            continue
+        i = text.find(name)
+        while i >= 0:
+            j = i + len(name)
+            before = text[i - 1] if i else " "
+            after = text[j] if j < len(text) else " "
+            if not (before.isascii() and before.isalnum()) and not (
+                after.isascii() and after.isalnum()
+            ):
+                found.append(Span(i, j, "NAME", 0.7))
+            i = text.find(name, j)
+
+
 def detect(text: str) -> list[Span]:
     """The PHI spans of ``text`` in order, without overlaps (offsets in Python characters)."""
     found: list[Span] = []
@@ -15,6 +33,7 @@ def detect(text: str) -> list[Span]:
     find_network(text, found)
     find_english(text, found)
     find_korean(text, found)
+    _propagate_names(text, found)
     return resolve(found)
 
 

@@ -33,7 +33,7 @@ _CONTEXT_NAME = re.compile(
 _PAIR = re.compile(r"\b([A-Z][a-z]+(?:-[a-z]+)?) ([A-Z][a-z]+)\b(?: ([A-Za-z']+))?")
 
 _MONTH_DATE = re.compile(
-    rf"\b{MONTH}\.?\s+(?:0?[1-9]|[12]\d|3[01])(?:st|nd|rd|th)?(?:,?\s+(?:19|20)\d{{2}})?(?![\d:])"
+    rf"{MONTH}\.?\s+(?:0?[1-9]|[12]\d|3[01])(?:st|nd|rd|th)?(?:,?\s+(?:19|20)\d{{2}})?(?![\d:])"
     rf"|\b{MONTH}\.?,?\s+(?:19|20)\d{{2}}\b"
 )
 _STREET = (
@@ -55,22 +55,30 @@ _HOSPITAL_WORDS_BEFORE = re.compile(r"(?:(?:[A-Z][\w'&.-]*|\d{1,4}|of|and|&) ){1
 _HOSPITAL_OF_AFTER = re.compile(r" of (?:[A-Z][\w'-]*)(?: [A-Z][\w'-]*){0,3}")
 _GENERIC_LEAD = frozenset("The A An This That Our Your His Her Their Outpatient Local Private".split())
 
-_CONTEXT_ID = re.compile(
-    r"(?P<mrn_l>\bMRN|\bMrn|\bM\.R\.N\.?|\bMR#|\bMR No\.?|\bMedical record (?:number|no\.?)|"
-    r"\bChart (?:No\.?|number)|\bHospital (?:No\.?|number)|\bPatient ID|\bPt ID|\bRecord No\.?|"
-    r"등록번호|병록번호|환자번호|차트번호|진료번호|의무기록번호)\s*[:#.]?\s*(?:is\s+)?"
-    r"(?P<mrn>[A-Z]{0,3}-?\d[\d-]{2,14}\d)(?![\d])"
-    r"|(?P<ins_l>건강보험증?\s?번호|건강보험증|건강보험|보험증?\s?번호|의료급여번호|"
-    r"\b(?:Insurance|insurance) (?:no\.?|No\.?|number|ID)|\bMember ID|\bPolicy (?:no\.?|No\.?|number)|"
-    r"\bSubscriber ID|\bMedicare (?:no\.?|number|ID)?|\bMedicaid (?:no\.?|number|ID)?)\s*[:#.]?\s*"
-    r"(?P<ins>[A-Z]{0,3}-?\d[\d-]{3,19}\d)(?![\d])"
-    r"|(?P<ssn_l>\bSSN|\bSocial Security (?:No\.?|number))\s*[:#.]?\s*(?P<ssn>\d{3}[- ]?\d{2}[- ]?\d{4})"
-    r"|(?P<rrn_l>주민등록번호|주민번호|외국인등록번호|\bRRN)\s*[:#.]?\s*(?P<rrn>\d{6}[- ]?\d{7})"
-    r"|(?P<post_l>\bZIP(?: code)?|\bZip(?: code)?|\bPostcode|\bPostal code|\bPost code)\s*[:#.]?\s*"
-    r"(?P<post>\d{5}(?:-\d{4})?)(?!\d)"
-    r"|(?P<age_l>\b[Aa]ged|\b[Aa]ge|\bAGE|나이|연령|만)\s*[:=]?\s*(?P<age>\d{2,3})(?!\d)"
+_ID_LABEL = re.compile(
+    "MRN|Mrn|M.R.N.|MR#|MR No|Medical record number|Medical record no|Chart No|Chart number|"
+    "Hospital No|Hospital number|Patient ID|Pt ID|Record No|등록번호|병록번호|환자번호|차트번호|진료번호|"
+    "의무기록번호|건강보험증번호|건강보험번호|건강보험증|건강보험|보험증번호|보험번호|의료급여번호|"
+    "Insurance no|Insurance No|Insurance number|Insurance ID|insurance no|insurance number|"
+    "Member ID|Policy no|Policy No|Policy number|Subscriber ID|Medicare|Medicaid|"
+    "SSN|Social Security No|Social Security number|주민등록번호|주민번호|외국인등록번호|RRN|"
+    "ZIP|Zip|Postcode|Postal code|Post code|aged|Aged|age|Age|AGE|나이|연령|만"
 )
-_ID_LABELS = {"mrn": "MRN", "ins": "INSURANCE", "ssn": "SSN", "rrn": "RRN", "post": "POSTCODE"}
+_ID_KIND = {
+    **dict.fromkeys(("SSN", "Social Security No", "Social Security number"), "SSN"),
+    **dict.fromkeys(("주민등록번호", "주민번호", "외국인등록번호", "RRN"), "RRN"),
+    **dict.fromkeys(("ZIP", "Zip", "Postcode", "Postal code", "Post code"), "POSTCODE"),
+    **dict.fromkeys(("aged", "Aged", "age", "Age", "AGE", "나이", "연령", "만"), "AGE"),
+}
+_VALUE = {
+    "MRN": re.compile(r"\.?\s*[:#.]?\s*(?:is\s+)?([A-Z]{0,3}-?\d[\d-]{2,14}\d)(?!\d)"),
+    "INSURANCE": re.compile(r"\.?\s*[:#.]?\s*(?:is\s+)?([A-Z]{0,3}-?\d[\d-]{3,19}\d)(?!\d)"),
+    "SSN": re.compile(r"\.?\s*[:#.]?\s*(\d{3}[- ]?\d{2}[- ]?\d{4})(?!\d)"),
+    "RRN": re.compile(r"\s*[:#.]?\s*(\d{6}[- ]?\d{7})(?!\d)"),
+    "POSTCODE": re.compile(r"(?: code)?\s*[:#.]?\s*(\d{5}(?:-\d{4})?)(?!\d)"),
+    "AGE": re.compile(r"\s*[:=]?\s*(\d{2,3})(?!\d)"),
+}
+_INSURANCE_LABELS = ("보험", "Insurance", "insurance", "Member", "Policy", "Subscriber", "Medic", "의료급여")
 _ZIP_AFTER = re.compile(r",?\s{1,2}(\d{5})(?:-\d{4})?(?!\d)")
 
 
@@ -101,6 +109,8 @@ def find_english(text: str, out: list[Span]) -> None:
         if first in EN_FIRST_NAMES or (last in ROMAN_SURNAMES and first not in ROMAN_SURNAMES):
             out.append(Span(m.start(1), m.end(2), "NAME", 0.75))
     for m in _MONTH_DATE.finditer(text):
+        if m.start() and text[m.start() - 1].isalpha():
+            continue
         out.append(Span(m.start(), m.end(), "DATE", 0.9))
     for m in _ADDRESS_EN.finditer(text):
         s = m.start()
@@ -125,13 +135,22 @@ def find_english(text: str, out: list[Span]) -> None:
         if o is not None:
             end = o.end()
         out.append(Span(start, end, "HOSPITAL", 0.85))
-    for m in _CONTEXT_ID.finditer(text):
-        group = m.lastgroup or ""
-        if group == "age":
-            if 89 < int(m.group("age")) < 130:
-                out.append(Span(m.start("age"), m.end("age"), "AGE", 0.9))
+    _context_ids(text, out)
+
+
+def _context_ids(text: str, out: list[Span]) -> None:
+    for m in _ID_LABEL.finditer(text):
+        label = m.group()
+        s = m.start()
+        if s and text[s - 1].isascii() and text[s - 1].isalpha():
+            continue  # "Image", "Passage": a label must start a word
+        kind = _ID_KIND.get(label) or ("INSURANCE" if label.startswith(_INSURANCE_LABELS) else "MRN")
+        v = _VALUE[kind].match(text, m.end())
+        if v is None:
             continue
-        out.append(Span(m.start(group), m.end(group), _ID_LABELS[group], 0.95))
+        if kind == "AGE" and not 89 < int(v.group(1)) < 130:
+            continue
+        out.append(Span(v.start(1), v.end(1), kind, 0.95))
 
 
 __all__ = ["find_english"]

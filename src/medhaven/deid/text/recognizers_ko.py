@@ -38,11 +38,10 @@ _BEFORE_NAME = re.compile(
 )
 # "홍길동 환자", "홍길동님", "김선우 선생님", "정지후씨", "박서연 교수".
 _AFTER = re.compile(
-    r"(?<![가-힣])(" + _NAME + r")\s?(?:님|씨|환자|보호자|의사|선생님|선생|교수님|교수|간호사|원장님|"
-    r"원장|과장님|과장|전공의)"
+    "님|씨|환자|보호자|의사|선생님|선생|교수님|교수|간호사|원장님|원장|과장님|과장|전공의|"
+    r"\((?:[MF남여]|\d{1,3}\s?세)"
 )
-# "홍길동 (M/45세)", "홍길동(남, 72세)".
-_PAREN = re.compile(r"(?<![가-힣])(" + _NAME + r")\s?\((?:[MF남여]|\d{1,3}\s?세)")
+_NAME_BEFORE = re.compile(r"(?<![가-힣])(" + _NAME + r")\s?$")
 _PARTICLES = frozenset("은는이가을를의도와과께에")
 
 _HOSPITAL_SUFFIX = re.compile(
@@ -71,7 +70,7 @@ def _trim_particle(start: int, end: int, text: str) -> int:
 
 
 def _name_ok(name: str) -> bool:
-    return name not in KO_NOT_NAMES and name[:2] not in KO_NOT_NAMES
+    return name not in KO_NOT_NAMES
 
 
 def find_korean(text: str, out: list[Span]) -> None:
@@ -83,13 +82,15 @@ def find_korean(text: str, out: list[Span]) -> None:
         name = text[s:e]
         if not name.endswith(("과", "실", "팀")) and name not in KO_NOT_NAMES:
             out.append(Span(s, e, "NAME", 0.9))
-    for rx, score in ((_BEFORE_NAME, 0.85), (_AFTER, 0.85), (_PAREN, 0.8)):
-        for m in rx.finditer(text):
-            s, e = m.span(1)
-            if rx is _BEFORE_NAME:
-                e = _trim_particle(s, e, text)
-            if _name_ok(text[s:e]):
-                out.append(Span(s, e, "NAME", score))
+    for m in _BEFORE_NAME.finditer(text):
+        s, e = m.span(1)
+        e = _trim_particle(s, e, text)
+        if _name_ok(text[s:e]):
+            out.append(Span(s, e, "NAME", 0.85))
+    for m in _AFTER.finditer(text):
+        b = _NAME_BEFORE.search(text, max(0, m.start() - 6), m.start())
+        if b is not None and _name_ok(b.group(1)):
+            out.append(Span(b.start(1), b.end(1), "NAME", 0.85))
     _hospitals(text, out)
     _addresses(text, out)
     for m in _POSTCODE.finditer(text):

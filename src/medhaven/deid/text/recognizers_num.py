@@ -149,7 +149,7 @@ def _classify(group: str, value: str, text: str, start: int, end: int) -> Span |
     return None
 
 
-_ANCHORS = re.compile(r"@|https?://|www\.")
+_ANCHORS = re.compile(r"https?://|www\.")
 _EMAIL_LOCAL = re.compile(r"[A-Za-z0-9._%+-]{1,64}$")
 _EMAIL_DOMAIN = re.compile(r"[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
 _URL_REST = re.compile(r"[^\s<>\"'()\[\]{}]+")
@@ -162,34 +162,28 @@ _IP6_SHORT = re.compile(
 
 def find_network(text: str, out: list[Span]) -> None:
     """Append e-mail addresses, URLs and IPv6 addresses (IPv4 is found with the numbers)."""
-    pos = 0
-    while True:
-        a = _ANCHORS.search(text, pos)
-        if a is None:
-            break
-        s = a.start()
-        if a.group() == "@":
-            local = _EMAIL_LOCAL.search(text, max(0, s - 64), s)
-            dom = _EMAIL_DOMAIN.match(text, s + 1)
-            if local is not None and dom is not None:
-                out.append(Span(local.start(), dom.end(), "EMAIL", 0.95))
-                pos = dom.end()
-                continue
-            pos = s + 1
-            continue
-        rest = _URL_REST.match(text, a.end())
-        end = rest.end() if rest is not None else a.end()
-        while end > a.end() and text[end - 1] in ".,;:!?":
-            end -= 1  # sentence punctuation after a URL is not part of it
-        if end > a.end():
-            out.append(Span(s, end, "URL", 0.95))
-        pos = max(end, s + 1)
-    if text.count(":") >= 2:
-        for rx in (_IP6_FULL, _IP6_SHORT):
-            for m in rx.finditer(text):
-                v = m.group()
-                if v.count(":") >= 2 and any(c.isalnum() for c in v):
-                    out.append(Span(m.start(), m.end(), "IP", 0.9))
+    at = text.find("@")
+    while at >= 0:
+        local = _EMAIL_LOCAL.search(text, max(0, at - 64), at)
+        dom = _EMAIL_DOMAIN.match(text, at + 1)
+        if local is not None and dom is not None:
+            out.append(Span(local.start(), dom.end(), "EMAIL", 0.95))
+        at = text.find("@", at + 1)
+    if "://" in text or "www." in text:
+        for a in _ANCHORS.finditer(text):
+            rest = _URL_REST.match(text, a.end())
+            end = rest.end() if rest is not None else a.end()
+            while end > a.end() and text[end - 1] in ".,;:!?":
+                end -= 1  # sentence punctuation after a URL is not part of it
+            if end > a.end():
+                out.append(Span(a.start(), end, "URL", 0.95))
+    if "::" in text:
+        for m in _IP6_SHORT.finditer(text):
+            if any(c.isalnum() for c in m.group()):
+                out.append(Span(m.start(), m.end(), "IP", 0.9))
+    if text.count(":") >= 7:
+        for m in _IP6_FULL.finditer(text):
+            out.append(Span(m.start(), m.end(), "IP", 0.9))
 
 
 __all__ = ["MONTH", "find_network", "find_numbers", "rrn_checksum_ok"]
