@@ -4,11 +4,18 @@
 * :mod:`.table`: one-way, two-way and hierarchical tables as cells plus margins;
 * :mod:`.suppression`: primary and complementary suppression, then rounding;
 * :mod:`.audit`: the LP audit of each suppressed entry's feasible interval;
-* :mod:`.disclosure`: single counts (cohort sizes) and the public entry points.
+* :mod:`.disclosure`: single counts (cohort sizes);
+* :mod:`.dominance`: (n, k), p% and threshold rules for sums;
+* :mod:`.noise`, :mod:`.budget`, :mod:`.private`: differential privacy with a
+  persisted per-project budget.
 """
 
 from medhaven.analytics.audit import CellInterval, audit_table
+from medhaven.analytics.budget import BudgetExhausted, BudgetState, Cost, PrivacyLedger
+from medhaven.analytics.disclosure import release_count
+from medhaven.analytics.dominance import is_dominated, required_widths, suppress_sums
 from medhaven.analytics.policy import DEFAULT_POLICY, DisclosurePolicy
+from medhaven.analytics.private import PrivateRelease
 from medhaven.analytics.released import ReleasedCount, ReleasedEntry, ReleasedTable, Status
 from medhaven.analytics.suppression import suppress_counts
 from medhaven.analytics.table import (
@@ -22,10 +29,15 @@ from medhaven.analytics.table import (
 
 __all__ = [
     "DEFAULT_POLICY",
+    "BudgetExhausted",
+    "BudgetState",
     "CellInterval",
+    "Cost",
     "DisclosurePolicy",
     "LinkedTable",
     "Margin",
+    "PrivacyLedger",
+    "PrivateRelease",
     "ReleasedCount",
     "ReleasedEntry",
     "ReleasedTable",
@@ -33,7 +45,11 @@ __all__ = [
     "TableStructure",
     "audit_table",
     "hierarchical",
+    "is_dominated",
     "one_way",
+    "release_count",
+    "required_widths",
     "suppress_counts",
+    "suppress_sums",
     "two_way",
 ]
