@@ -20,10 +20,14 @@ def text(
         ..., "--input", help='JSON Lines, one {"id", "text"[, "patient"]} per line (UTF-8).'
     ),
     output: Path | None = typer.Option(
-        None, "--output", help='Where to write {"id", "text", "spans"} lines (written aside, then renamed).'
+        None,
+        "--output",
+        help='Where to write {"id", "text", "spans"} lines (written aside, then renamed).',
     ),
     key_file: Path | None = typer.Option(
-        None, "--key-file", help="The site key (from `medhaven deid keygen`): surrogates and date shifts."
+        None,
+        "--key-file",
+        help="The site key (from `medhaven deid keygen`): surrogates and date shifts.",
     ),
     mode: str = typer.Option(
         "tag", "--mode", help="tag: replace with [LABEL]; surrogate: realistic keyed fake values."
@@ -33,7 +37,9 @@ def text(
         "--evaluate",
         help='Ground truth {"id", "spans"} lines: print recall and precision per label instead.',
     ),
-    json_out: bool = typer.Option(False, "--json", help="Print the summary or the metrics as JSON."),
+    json_out: bool = typer.Option(
+        False, "--json", help="Print the summary or the metrics as JSON."
+    ),
 ) -> None:
     """Find and replace PHI (names, RRNs, phones, dates, addresses, ...) in clinical notes.
 

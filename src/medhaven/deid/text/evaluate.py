@@ -127,7 +127,9 @@ def read_gold(path: Path) -> dict[str, list[Span]]:
     try:
         lines = path.read_bytes().splitlines()
     except OSError as exc:
-        raise InvalidInput(f"{path}: cannot be read ({exc.strerror or type(exc).__name__})") from None
+        raise InvalidInput(
+            f"{path}: cannot be read ({exc.strerror or type(exc).__name__})"
+        ) from None
     for n, raw in enumerate(lines, start=1):
         if not raw.strip():
             continue
@@ -137,7 +139,7 @@ def read_gold(path: Path) -> dict[str, list[Span]]:
             out[str(rec["id"])] = spans
         except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, ValueError):
             raise InvalidInput(
-                f"{path} line {n}: expected {{\"id\", \"spans\": [{{\"start\", \"end\", \"label\"}}]}}"
+                f'{path} line {n}: expected {{"id", "spans": [{{"start", "end", "label"}}]}}'
             ) from None
     return out
 

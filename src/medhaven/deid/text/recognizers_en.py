@@ -53,7 +53,9 @@ _HOSPITAL_EN = re.compile(
 )
 _HOSPITAL_WORDS_BEFORE = re.compile(r"(?:(?:[A-Z][\w'&.-]*|\d{1,4}|of|and|&) ){1,6}$")
 _HOSPITAL_OF_AFTER = re.compile(r" of (?:[A-Z][\w'-]*)(?: [A-Z][\w'-]*){0,3}")
-_GENERIC_LEAD = frozenset("The A An This That Our Your His Her Their Outpatient Local Private".split())
+_GENERIC_LEAD = frozenset(
+    ["The", "A", "An", "This", "That", "Our", "Your", "His", "Her", "Their", "Outpatient", "Local", "Private"]
+)
 
 _ID_LABEL = re.compile(
     "MRN|Mrn|M.R.N.|MR#|MR No|Medical record number|Medical record no|Chart No|Chart number|"
@@ -72,13 +74,24 @@ _ID_KIND = {
 }
 _VALUE = {
     "MRN": re.compile(r"\.?\s*[:#.]?\s*(?:is\s+)?([A-Z]{0,3}-?\d[\d-]{2,14}\d)(?!\d)"),
-    "INSURANCE": re.compile(r"\.?\s*[:#.]?\s*(?:is\s+)?([A-Z]{0,3}-?\d[\d-]{3,19}\d)(?!\d)"),
+    "INSURANCE": re.compile(
+        r"\.?\s*(?:(?:no|No|number|ID)\.?\s*)?[:#.]?\s*(?:is\s+)?([A-Z0-9][A-Z0-9-]{3,19}[A-Z0-9])(?![\w-])"
+    ),
     "SSN": re.compile(r"\.?\s*[:#.]?\s*(\d{3}[- ]?\d{2}[- ]?\d{4})(?!\d)"),
     "RRN": re.compile(r"\s*[:#.]?\s*(\d{6}[- ]?\d{7})(?!\d)"),
     "POSTCODE": re.compile(r"(?: code)?\s*[:#.]?\s*(\d{5}(?:-\d{4})?)(?!\d)"),
     "AGE": re.compile(r"\s*[:=]?\s*(\d{2,3})(?!\d)"),
 }
-_INSURANCE_LABELS = ("보험", "Insurance", "insurance", "Member", "Policy", "Subscriber", "Medic", "의료급여")
+_INSURANCE_LABELS = (
+    "보험",
+    "Insurance",
+    "insurance",
+    "Member",
+    "Policy",
+    "Subscriber",
+    "Medic",
+    "의료급여",
+)
 _ZIP_AFTER = re.compile(r",?\s{1,2}(\d{5})(?:-\d{4})?(?!\d)")
 
 
@@ -144,11 +157,15 @@ def _context_ids(text: str, out: list[Span]) -> None:
         s = m.start()
         if s and text[s - 1].isascii() and text[s - 1].isalpha():
             continue  # "Image", "Passage": a label must start a word
-        kind = _ID_KIND.get(label) or ("INSURANCE" if label.startswith(_INSURANCE_LABELS) else "MRN")
+        kind = _ID_KIND.get(label) or (
+            "INSURANCE" if label.startswith(_INSURANCE_LABELS) else "MRN"
+        )
         v = _VALUE[kind].match(text, m.end())
         if v is None:
             continue
         if kind == "AGE" and not 89 < int(v.group(1)) < 130:
+            continue
+        if not any(c.isdigit() for c in v.group(1)):
             continue
         out.append(Span(v.start(1), v.end(1), kind, 0.95))
 

@@ -45,13 +45,13 @@ _NAME_BEFORE = re.compile(r"(?<![가-힣])(" + _NAME + r")\s?$")
 _PARTICLES = frozenset("은는이가을를의도와과께에")
 
 _HOSPITAL_SUFFIX = re.compile(
-    r"대학교병원|대학병원|의료원|요양병원|병원|한의원|치과의원|의원|메디컬센터|의료센터|보건소"
+    r"대학교병원|대학병원|의료원|요양병원|암센터|병원|한의원|치과의원|의원|메디컬센터|의료센터|보건소"
 )
 _HOSPITAL_PREFIX = re.compile(r"[가-힣A-Za-z0-9]{1,16}$")
 
 _ROAD = re.compile(
     r"(?:로|길)(?:\s?\d{1,4}(?:번길|길))?\s?(\d{1,4}(?:-\d{1,4})?)(?:번지)?(?![\d.])"
-    r"(?:,?\s?\d{1,4}동)?(?:\s?\d{1,5}호)?(?:\s?\([가-힣0-9,\s]{1,20}\))?"
+    r"(?:,?\s?\d{1,4}동)?(?:\s?\d{1,5}호)?(?:\s?\([가-힣,\s]{1,20}\))?"
 )
 _LOT = re.compile(r"(?:동|리|가)\s(?:산\s?)?(\d{1,4}(?:-\d{1,4})?)(?:번지)?(?![\d.])")
 _ADMIN_BEFORE = re.compile(
@@ -59,7 +59,9 @@ _ADMIN_BEFORE = re.compile(
 )
 _SIDO_BEFORE = re.compile(_SIDO + r"\s+[가-힣A-Za-z0-9]{0,14}$")
 _LOT_STEM = re.compile(r"[가-힣0-9]{1,8}$")
-_POSTCODE = re.compile(r"(?:우편번호|우\))\s*[:：]?\s*(\d{5})(?!\d)|\((\d{5})\)\s*(?=" + _SIDO + ")")
+_POSTCODE = re.compile(
+    r"(?:우편번호|우\))\s*[:：]?\s*(\d{5})(?!\d)|\((\d{5})\)\s*(?=" + _SIDO + ")"
+)
 
 
 def _trim_particle(start: int, end: int, text: str) -> int:

@@ -34,7 +34,9 @@ def read_records(path: Path) -> Iterator[NoteRecord]:
     try:
         fh = path.open("rb")
     except OSError as exc:
-        raise InvalidInput(f"{path}: cannot be read ({exc.strerror or type(exc).__name__})") from None
+        raise InvalidInput(
+            f"{path}: cannot be read ({exc.strerror or type(exc).__name__})"
+        ) from None
     with fh:
         for n, raw in enumerate(fh, start=1):
             if not raw.strip():
@@ -96,7 +98,9 @@ def deidentify_file(
                         {
                             "id": rec.id,
                             "text": scrubbed,
-                            "spans": [{"start": s.start, "end": s.end, "label": s.label} for s in found],
+                            "spans": [
+                                {"start": s.start, "end": s.end, "label": s.label} for s in found
+                            ],
                         },
                         ensure_ascii=False,
                     )
@@ -113,7 +117,9 @@ def deidentify_file(
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
-    return TextSummary(notes, chars, spans, dict(sorted(by_label.items())), time.perf_counter() - t0)
+    return TextSummary(
+        notes, chars, spans, dict(sorted(by_label.items())), time.perf_counter() - t0
+    )
 
 
 __all__ = ["NoteRecord", "TextSummary", "deidentify_file", "read_records"]

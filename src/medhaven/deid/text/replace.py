@@ -22,12 +22,14 @@ from medhaven.deid.text.spans import Span
 Mode = Literal["tag", "surrogate"]
 
 _KO_SUR = "김이박최정강조윤장임한오서신권황안송전홍"
-_KO_GIVEN = "민준 서연 도윤 하은 지호 수빈 예준 지우 현우 채원 건우 윤서 선우 다은 우진 소율".split()
-_EN_FIRST = "Alex Jamie Morgan Taylor Jordan Casey Riley Avery Quinn Drew Robin Sam".split()
-_EN_LAST = "Moreau Lindqvist Okafor Brennan Castillo Novak Haddad Varga Whitlock Sato".split()
-_KO_HOSPITAL = "가람 나래 다온 라온 마루 바름 새솔 아라".split()
-_EN_HOSPITAL = "Alder Birch Cedar Maple Willow Aspen Rowan Linden".split()
-_KO_ROADS = "가상로 예시로 보기길 샘플대로".split()
+_KO_GIVEN = (
+    ["민준", "서연", "도윤", "하은", "지호", "수빈", "예준", "지우", "현우", "채원", "건우", "윤서", "선우", "다은", "우진", "소율"]
+)
+_EN_FIRST = ["Alex", "Jamie", "Morgan", "Taylor", "Jordan", "Casey", "Riley", "Avery", "Quinn", "Drew", "Robin", "Sam"]
+_EN_LAST = ["Moreau", "Lindqvist", "Okafor", "Brennan", "Castillo", "Novak", "Haddad", "Varga", "Whitlock", "Sato"]
+_KO_HOSPITAL = ["가람", "나래", "다온", "라온", "마루", "바름", "새솔", "아라"]
+_EN_HOSPITAL = ["Alder", "Birch", "Cedar", "Maple", "Willow", "Aspen", "Rowan", "Linden"]
+_KO_ROADS = ["가상로", "예시로", "보기길", "샘플대로"]
 
 
 class Replacer:
@@ -91,7 +93,9 @@ def _surrogate(value: str, label: str, h: int) -> str:
         if hangul:
             return _KO_SUR[h % len(_KO_SUR)] + _KO_GIVEN[(h >> 8) % len(_KO_GIVEN)]
         last = _EN_LAST[h % len(_EN_LAST)]
-        return last if " " not in value.strip() else f"{_EN_FIRST[(h >> 8) % len(_EN_FIRST)]} {last}"
+        return (
+            last if " " not in value.strip() else f"{_EN_FIRST[(h >> 8) % len(_EN_FIRST)]} {last}"
+        )
     if label == "PHONE":
         return _digits(value, h, keep=3 if value.startswith("0") else 0)
     if label in ("RRN", "MRN", "INSURANCE", "SSN", "POSTCODE"):
