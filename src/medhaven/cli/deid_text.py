@@ -59,14 +59,14 @@ def text(
             for rec in read_records(input_path):
                 predicted[rec.id] = detect(rec.text)
                 bar.advance(task, len(rec.text.encode("utf-8")) + 1)
-        result = evaluate(truth, predicted).as_dict()
+        ev = evaluate(truth, predicted)
         if json_out:
-            print_json(result)
+            print_json(ev.as_dict())
         else:
-            for fam, c in result["by_family"].items():  # type: ignore[union-attr]
+            for fam, c in sorted(ev.by_family.items()):
                 console.print(
-                    f"{fam:<11} recall {c['recall']:.4f}  precision {c['precision']:.4f}"
-                    f"  (gold {c['gold']}, predicted {c['predicted']})"
+                    f"{fam:<11} recall {c.recall:.4f}  precision {c.precision:.4f}"
+                    f"  (gold {c.gold}, predicted {c.predicted})"
                 )
         return
     if output is None or key_file is None:

@@ -14,8 +14,8 @@ from medhaven.deid.text.lexicon import (
 from medhaven.deid.text.recognizers_num import MONTH
 from medhaven.deid.text.spans import Span
 
-_TOKEN = r"[A-Z][A-Za-z'’]*(?:-[A-Za-z]+)?"
-_TOKENS = rf"{_TOKEN}(?: {_TOKEN}){{0,2}}"
+_WORD = r"[A-Z][A-Za-z'’]*(?:-[A-Za-z]+)?"
+_NAME_WORDS = rf"{_WORD}(?: {_WORD}){{0,2}}"
 _RELATION = (
     r"(?:mother|father|daughter|son|wife|husband|spouse|sister|brother|grandmother|grandfather|"
     r"guardian|caregiver|partner|friend|niece|nephew|aunt|uncle)"
@@ -28,7 +28,7 @@ _CONTEXT_NAME = re.compile(
     r"the patient,)\s*:?"
     rf"(?:\s+{_RELATION})?(?:\s+(?:Dr|Mr|Mrs|Ms|Miss|Prof)\.?)?"
     rf"|\b{_RELATION})"
-    rf"[ \t]+({_TOKENS})"
+    rf"[ \t]+({_NAME_WORDS})"
 )
 _PAIR = re.compile(r"\b([A-Z][a-z]+(?:-[a-z]+)?) ([A-Z][a-z]+)\b(?: ([A-Za-z']+))?")
 
