@@ -67,7 +67,9 @@ class IntervalSolver:
             for c in structure.members(e):
                 self._member[e, c] = 1.0
 
-    def intervals(self, known: Mapping[int, Bounds], targets: Iterable[int]) -> dict[int, Bounds]:
+    def intervals(
+        self, known: Mapping[int, Bounds], targets: Iterable[int], *, need_lower: bool = True
+    ) -> dict[int, Bounds]:
         """Min and max of each target entry given ``known`` bounds on published entries.
 
         ``known`` maps entry numbers to (lower, upper) bounds on their true
@@ -95,8 +97,11 @@ class IntervalSolver:
         out: dict[int, Bounds] = {}
         for t in targets:
             c = self._member[t]
-            lo = self._optimum(c, a_ub, b_ub, a_eq, b_eq, bounds)
             hi = -self._optimum(-c, a_ub, b_ub, a_eq, b_eq, bounds)
+            if math.isinf(hi) and not need_lower:
+                out[t] = (0.0, hi)  # unbounded: wide enough whatever the lower end
+                continue
+            lo = self._optimum(c, a_ub, b_ub, a_eq, b_eq, bounds)
             out[t] = (lo, hi)
         return out
 

@@ -67,7 +67,7 @@ def _is_safe(
     hidden: set[int],
     required: Callable[[int], float],
 ) -> bool:
-    found = solver.intervals(known, sorted(hidden))
+    found = solver.intervals(known, sorted(hidden), need_lower=False)
     return all(b[1] - b[0] >= required(e) - _TOL and b[1] - b[0] > _TOL for e, b in found.items())
 
 
@@ -98,10 +98,14 @@ def protect(
     def safe(hid: set[int]) -> bool:
         return _is_safe(solver, known(hid), hid, required)
 
+    protected: set[int] = set()
     for _ in range(structure.n_entries + 1):
         if not hidden:
             return set()
-        found = solver.intervals(known(hidden), sorted(hidden))
+        # Hiding more only removes what is known, so intervals only widen while the
+        # pattern grows: an entry found protected stays protected, no need to re-solve it.
+        found = solver.intervals(known(hidden), sorted(hidden - protected), need_lower=False)
+        protected.update(e for e, b in found.items() if not short(e, b))
         weak = sorted((width(b) - required(e), e) for e, b in found.items() if short(e, b))
         if not weak:
             return _prune(hidden, primary, known=known, cost=cost, safe=safe)
@@ -115,7 +119,7 @@ def protect(
                     rects, key=lambda r: (sum(values[c] == 0 for c in r), sum(values[c] for c in r))
                 )
                 trial = hidden | set(rect)
-                w = width(solver.intervals(known(trial), [target])[target])
+                w = width(solver.intervals(known(trial), [target], need_lower=False)[target])
                 if w >= required(target) - _TOL and w > _TOL:
                     hidden = trial
                     continue
@@ -127,7 +131,7 @@ def protect(
         best, best_width = cands[0], -1.0
         for cand in cands[:_MAX_TRIES]:
             trial = hidden | {cand}
-            w = width(solver.intervals(known(trial), [target])[target])
+            w = width(solver.intervals(known(trial), [target], need_lower=False)[target])
             if w >= required(target) - _TOL and w > _TOL:
                 best = cand
                 break
