@@ -66,6 +66,7 @@ class IntervalSolver:
         for e in range(structure.n_entries):
             for c in structure.members(e):
                 self._member[e, c] = 1.0
+        self._cell_margins = [structure.margins_of(c) for c in range(n)]
 
     def intervals(
         self, known: Mapping[int, Bounds], targets: Iterable[int], *, need_lower: bool = True
@@ -95,8 +96,18 @@ class IntervalSolver:
         a_ub = np.vstack(ub_rows) if ub_rows else None
         b_ub = np.array(ub_vals) if ub_rows else None
         out: dict[int, Bounds] = {}
+        # A hidden cell in no known margin can grow without limit: any entry that
+        # contains it is unbounded above, no LP needed.
+        free = [
+            c
+            for c in range(n)
+            if c not in known and not any(m in known for m in self._cell_margins[c])
+        ]
         for t in targets:
             c = self._member[t]
+            if not need_lower and any(c[f] for f in free):
+                out[t] = (0.0, math.inf)
+                continue
             hi = -self._optimum(-c, a_ub, b_ub, a_eq, b_eq, bounds)
             if math.isinf(hi) and not need_lower:
                 out[t] = (0.0, hi)  # unbounded: wide enough whatever the lower end

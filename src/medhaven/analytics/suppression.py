@@ -67,8 +67,12 @@ def _is_safe(
     hidden: set[int],
     required: Callable[[int], float],
 ) -> bool:
-    found = solver.intervals(known, sorted(hidden), need_lower=False)
-    return all(b[1] - b[0] >= required(e) - _TOL and b[1] - b[0] > _TOL for e, b in found.items())
+    for e in sorted(hidden):
+        # One entry at a time, so the first narrow interval ends the check early.
+        lo, hi = solver.intervals(known, [e], need_lower=False)[e]
+        if hi - lo < required(e) - _TOL or hi - lo <= _TOL:
+            return False
+    return True
 
 
 def protect(
