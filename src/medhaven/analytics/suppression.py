@@ -185,7 +185,7 @@ def release(
         )
         shown: float | None = None
         if status is Status.PUBLISHED:
-            shown = float(policy.round_count(int(v))) if round_values else v
+            shown = policy.round_count(int(v)) if round_values else v
         entries.append(ReleasedEntry(structure.label(e), structure.is_margin(e), shown, status))
     return ReleasedTable(
         structure=structure,
