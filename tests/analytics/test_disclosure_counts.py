@@ -146,3 +146,10 @@ def test_table_errors_name_the_position_not_the_value() -> None:
     assert err.value.message == "age_by_sex row 2 column 2: a count must not be negative"
     with pytest.raises(InvalidInput, match="row 2: expected 2 columns"):
         two_way([[1, 2], [3]])
+
+
+def test_policy_from_node_settings() -> None:
+    policy = DisclosurePolicy.from_mapping({"min_cell_count": 10, "rounding_base": 5})
+    assert release_count(9, policy).display == "<10"
+    with pytest.raises(ConfigError, match="unknown setting min_count"):
+        DisclosurePolicy.from_mapping({"min_count": 3})

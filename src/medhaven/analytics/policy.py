@@ -10,7 +10,9 @@ and for sums both a (2, 85%) dominance rule and a 10% p-rule.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any
 
 from medhaven.errors import ConfigError
 
@@ -72,6 +74,18 @@ class DisclosurePolicy:
             raise ConfigError("disclosure policy: min_contributors must be >= 1 when set")
         if not self.table_marker:
             raise ConfigError("disclosure policy: table_marker must not be empty")
+
+    @classmethod
+    def from_mapping(cls, settings: Mapping[str, Any]) -> DisclosurePolicy:
+        """A policy from a node's settings (e.g. a TOML table); unknown keys are refused."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(settings) - known)
+        if unknown:
+            raise ConfigError(f"disclosure policy: unknown setting {unknown[0]}")
+        try:
+            return cls(**dict(settings))
+        except TypeError as exc:
+            raise ConfigError("disclosure policy: a setting has the wrong type") from exc
 
     @property
     def protection(self) -> int:

@@ -7,7 +7,7 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import typer
 from rich.table import Table
@@ -22,6 +22,7 @@ from medhaven.analytics import (
     suppress_counts,
     two_way,
 )
+from medhaven.analytics.budget import Composition
 from medhaven.cli.common import console, print_json, progress
 from medhaven.errors import InvalidInput
 
@@ -138,7 +139,9 @@ def budget_set(
         raise InvalidInput("--composition must be basic or zcdp")
     book = PrivacyLedger(ledger)
     try:
-        book.set_budget(project, epsilon=epsilon, delta=delta, composition=composition)  # type: ignore[arg-type]
+        book.set_budget(
+            project, epsilon=epsilon, delta=delta, composition=cast(Composition, composition)
+        )
     finally:
         book.close()
 
