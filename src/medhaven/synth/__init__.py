@@ -1,0 +1,1 @@
+"""Synthetic hospitals: OMOP CDM generator, raw extracts with identifiers, notes."""
