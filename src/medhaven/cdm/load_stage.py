@@ -1,0 +1,152 @@
+"""Parse one source file into a DuckDB table with the spec's types (the loader's fast path).
+
+CSV files are read by DuckDB's ``read_csv`` with every column's type given up
+front: dates, timestamps and floats are parsed by the reader; integer columns
+are read as text and cast behind a strict pattern check, because DuckDB's own
+integer cast silently rounds ``1.5`` and accepts ``1e3`` or ``0x10``, and a
+rounded id is a wrong join. Parquet columns are cast the same way. When the
+fast path fails, :mod:`medhaven.cdm.load_diagnose` finds the first bad row.
+
+The header is checked here, before any data is read: a column the table does
+not define, a repeated column or a missing required column is an error; an
+optional column may be absent (it loads as NULL).
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+
+import duckdb
+
+from medhaven.cdm import schema
+from medhaven.cdm.load_source import SourceFile
+from medhaven.errors import LoadError
+
+#: A whole-string integer, optionally signed and padded, as DuckDB's RE2 sees it.
+INTEGER_PATTERN = r"\s*[+-]?[0-9]+\s*"
+
+
+def bare(name: str) -> str:
+    """A spec field name without the quotes the spec puts around reserved words."""
+    return name.strip('"')
+
+
+def sql_str(text: str) -> str:
+    """A SQL string literal."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+@dataclass(frozen=True)
+class Layout:
+    """How a source file is laid out: its columns (lower case) in file order, and its delimiter."""
+
+    columns: tuple[str, ...]
+    delimiter: str = ","
+
+    def reader(self, src: SourceFile, *, all_varchar: bool) -> str:
+        """The DuckDB table function reading ``src`` with this layout."""
+        if src.format == "parquet":
+            return f"read_parquet({sql_str(str(src.path))})"
+        table = schema.table(src.table)
+        types = {
+            bare(c): "VARCHAR" if all_varchar else _read_type(table.field(c)) for c in self.columns
+        }
+        struct = "{" + ", ".join(f"{sql_str(c)}: {sql_str(t)}" for c, t in types.items()) + "}"
+        return (
+            f"read_csv({sql_str(str(src.path))}, header=true, auto_detect=false, "
+            f"columns={struct}, delim={sql_str(self.delimiter)}, quote='\"', escape='\"', "
+            "strict_mode=true)"
+        )
+
+
+def _read_type(field: schema.Field) -> str:
+    """The type the CSV reader parses a field as (integers as text, see the module docstring)."""
+    return "VARCHAR" if field.kind == "integer" else field.sql_type("duckdb")
+
+
+def _check_header(src: SourceFile, names: list[str]) -> tuple[str, ...]:
+    """Lower-cased header names, or a :class:`LoadError` naming the offending column."""
+    table = schema.table(src.table)
+    # The spec quotes reserved words (note_nlp's "offset"); files do not.
+    known = {bare(f.name): f.name for f in table.fields}
+    seen: list[str] = []
+    where = f"{src.display} header" + (" (line 1)" if src.format == "csv" else "")
+    for raw in names:
+        name = raw.strip().lower()
+        if name not in known:
+            raise LoadError(
+                f"{where}, column {name!r}: not a field of table {table.name} "
+                f"in OMOP CDM v{schema.CDM_VERSION}"
+            )
+        if known[name] in seen:
+            raise LoadError(f"{where}, column {name!r}: the column appears twice")
+        seen.append(known[name])
+    for field in table.fields:
+        if field.required and field.name not in seen:
+            raise LoadError(f"{where}: required column {bare(field.name)!r} is missing")
+    return tuple(seen)
+
+
+def read_layout(con: duckdb.DuckDBPyConnection, src: SourceFile) -> Layout:
+    """Read and check the header of a source file."""
+    if src.format == "parquet":
+        try:
+            rows = con.execute(f"DESCRIBE SELECT * FROM read_parquet({sql_str(str(src.path))})")
+            names = [r[0] for r in rows.fetchall()]
+        except duckdb.Error as exc:
+            raise LoadError(
+                f"{src.display}: not a readable Parquet file", detail=type(exc).__name__
+            ) from exc
+        return Layout(columns=_check_header(src, names))
+    try:
+        with src.path.open(encoding="utf-8-sig", newline="") as fh:
+            first = fh.readline()
+    except UnicodeDecodeError as exc:
+        raise LoadError(f"{src.display} line 1: the header is not UTF-8 text") from exc
+    if not first.strip():
+        raise LoadError(f"{src.display} line 1: the header line is empty")
+    # Athena vocabulary exports are tab-separated; everything else here is comma-separated.
+    delimiter = "\t" if first.count("\t") > first.count(",") else ","
+    names = next(csv.reader([first], delimiter=delimiter))
+    return Layout(columns=_check_header(src, names), delimiter=delimiter)
+
+
+def guarded_integer(expr: str) -> str:
+    """``expr`` (text) cast to BIGINT, raising inside DuckDB unless it is a whole integer."""
+    return (
+        f"CASE WHEN {expr} IS NULL OR regexp_full_match({expr}, {sql_str(INTEGER_PATTERN)}) "
+        f"THEN CAST({expr} AS BIGINT) ELSE error('medhaven: not an integer') END"
+    )
+
+
+def select_sql(src: SourceFile, layout: Layout) -> str:
+    """``SELECT`` of every spec field, in spec order and type, from the source file."""
+    table = schema.table(src.table)
+    present = set(layout.columns)
+    exprs: list[str] = []
+    for field in table.fields:
+        sql_type = field.sql_type("duckdb")
+        if field.name not in present:
+            exprs.append(f"CAST(NULL AS {sql_type}) AS {field.name}")
+        elif field.kind == "integer":
+            text = (
+                f"CAST({field.name} AS VARCHAR)" if src.format == "parquet" else field.name
+            )
+            exprs.append(f"{guarded_integer(text)} AS {field.name}")
+        elif src.format == "parquet" or field.kind == "varchar":
+            exprs.append(f"CAST({field.name} AS {sql_type}) AS {field.name}")
+        else:
+            exprs.append(field.name)
+    return f"SELECT {', '.join(exprs)} FROM {layout.reader(src, all_varchar=False)}"
+
+
+__all__ = [
+    "INTEGER_PATTERN",
+    "bare",
+    "Layout",
+    "guarded_integer",
+    "read_layout",
+    "select_sql",
+    "sql_str",
+]
