@@ -1,0 +1,56 @@
+"""Table-level checks: cdmTable, cdmField and measurePersonCompleteness.
+
+cdmTable and cdmField compare the store with the CDM v5.4 specification (one
+"row" each: violated 1 of 1 when missing). measurePersonCompleteness is the
+share of persons with no row in the table, failing above the specification's
+``person_completeness_threshold`` (percent), as DQD defines it.
+"""
+
+from __future__ import annotations
+
+from medhaven.cdm import schema
+from medhaven.cdm.checks.measure import Counts, StoreFacts, run_counts
+from medhaven.cdm.checks.model import CheckResult, CheckSpec
+from medhaven.cdm.store import CdmStore
+
+
+def cdm_table(facts: StoreFacts, table: schema.Table) -> list[CheckResult]:
+    """cdmTable: the table exists."""
+    spec = CheckSpec("cdmTable", "TABLE", table.name)
+    return [
+        CheckResult.measured(spec, violated=0 if facts.has_table(table.name) else 1, denominator=1)
+    ]
+
+
+def cdm_fields(facts: StoreFacts, table: schema.Table) -> list[CheckResult]:
+    """cdmField: every field of the specification exists (only for a table that exists)."""
+    if not facts.has_table(table.name):
+        return []
+    return [
+        CheckResult.measured(
+            CheckSpec("cdmField", "FIELD", table.name, f.name),
+            violated=0 if facts.has(table.name, f.name) else 1,
+            denominator=1,
+        )
+        for f in table.fields
+    ]
+
+
+def person_completeness(
+    store: CdmStore, facts: StoreFacts, table: schema.Table
+) -> list[CheckResult]:
+    """measurePersonCompleteness: persons without any row in ``table``."""
+    if not table.measure_person_completeness:
+        return []
+    if not (facts.has("person", "person_id") and facts.has(table.name, "person_id")):
+        return []
+    threshold = table.person_completeness_threshold or 0.0
+    spec = CheckSpec("measurePersonCompleteness", "TABLE", table.name, threshold=threshold)
+    violated = (
+        "SELECT COUNT(*) FROM person p WHERE NOT EXISTS "
+        f"(SELECT 1 FROM {table.name} t WHERE t.person_id = p.person_id)"
+    )
+    return run_counts(store, [Counts(spec, violated, "SELECT COUNT(*) FROM person")])
+
+
+__all__ = ["cdm_fields", "cdm_table", "person_completeness"]
