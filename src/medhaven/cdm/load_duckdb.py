@@ -27,6 +27,7 @@ from medhaven.cdm.load_checks import (
 from medhaven.cdm.load_diagnose import Diagnoser
 from medhaven.cdm.load_source import SourceFile
 from medhaven.cdm.load_stage import read_layout, select_sql
+from medhaven.errors import StoreError
 
 Notify = Callable[[str, int], None]
 
@@ -86,6 +87,18 @@ def load_into_duckdb(
     store: DuckDBStore, files: list[SourceFile], diag: Diagnoser, notify: Notify
 ) -> dict[str, int]:
     """Load ``files`` into ``store`` all-or-nothing; return rows added per table."""
+    try:
+        return _load(store, files, diag, notify)
+    except duckdb.Error as exc:
+        raise StoreError(
+            f"writing to DuckDB store {store.location} failed; nothing was written",
+            detail=type(exc).__name__,
+        ) from exc
+
+
+def _load(
+    store: DuckDBStore, files: list[SourceFile], diag: Diagnoser, notify: Notify
+) -> dict[str, int]:
     con = store.con
     with store.transaction():
         existing = store.table_names()
