@@ -122,7 +122,9 @@ CASES: dict[str, tuple[Break, list[str]]] = {
     ),
     "varchar too long": (
         _meas_row(1, "k" * 51, column=6),
-        ["MEASUREMENT.csv data row 1, field unit_source_value: longer than the spec's maximum of 50"],
+        [
+            "MEASUREMENT.csv data row 1, field unit_source_value: longer than the spec's maximum of 50"
+        ],
     ),
     "wrong field count": (
         _person_rows([PERSON_ROWS[0], PERSON_ROWS[1] + ",extra", PERSON_ROWS[2]]),
@@ -193,7 +195,11 @@ def test_data_row_counts_records_not_lines(tmp_path: Path) -> None:
     write_csv(
         src / "person.csv",
         PERSON_HEADER,
-        ['1,8507,1980,8527,38003564,"two\nlines"', "2,8507,1980,8527,38003564,M", "3,8507,1980,x,38003564,M"],
+        [
+            '1,8507,1980,8527,38003564,"two\nlines"',
+            "2,8507,1980,8527,38003564,M",
+            "3,8507,1980,x,38003564,M",
+        ],
     )
     with open_store(tmp_path / "cdm.duckdb") as store, pytest.raises(LoadError) as info:
         load_cdm(store, src)
@@ -201,5 +207,8 @@ def test_data_row_counts_records_not_lines(tmp_path: Path) -> None:
 
 
 def test_missing_source(tmp_path: Path) -> None:
-    with open_store(tmp_path / "cdm.duckdb") as store, pytest.raises(LoadError, match="no such folder"):
+    with (
+        open_store(tmp_path / "cdm.duckdb") as store,
+        pytest.raises(LoadError, match="no such folder"),
+    ):
         load_cdm(store, tmp_path / "nope")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import zipfile
+from datetime import date
 from pathlib import Path
 
 import pyarrow as pa
@@ -76,7 +77,7 @@ def test_file_name_case_parquet_junk_and_header_only(store_url: str, tmp_path: P
         assert store.fetchall(
             "SELECT measurement_id, value_as_number, measurement_date FROM measurement "
             "ORDER BY measurement_id"
-        ) == [(7, 1.25, __import__("datetime").date(2020, 1, 1)), (8, None, __import__("datetime").date(2020, 1, 2))]
+        ) == [(7, 1.25, date(2020, 1, 1)), (8, None, date(2020, 1, 2))]
         # Every CDM table exists afterwards, even those the source did not have.
         assert {"concept", "visit_occurrence", "death"} <= store.table_names()
 

@@ -79,8 +79,7 @@ def check_unique_key(con: duckdb.DuckDBPyConnection, staged: Staged, diag: Diagn
     if pk is None or staged.rows == 0:
         return
     dup = con.execute(
-        f"SELECT {pk.name} FROM {staged.relation} GROUP BY {pk.name} "
-        f"HAVING count(*) > 1 LIMIT 1"
+        f"SELECT {pk.name} FROM {staged.relation} GROUP BY {pk.name} HAVING count(*) > 1 LIMIT 1"
     ).fetchone()
     if dup is not None:
         raise duplicate_key_error(staged, diag, value=dup[0], in_store=False)
@@ -100,7 +99,10 @@ def person_fk_tables(staged: list[Staged]) -> list[Staged]:
     return [
         s
         for s in staged
-        if s.table.has_person_id and s.table.name != "person" and s.rows and "person_id" in s.layout.columns
+        if s.table.has_person_id
+        and s.table.name != "person"
+        and s.rows
+        and "person_id" in s.layout.columns
     ]
 
 

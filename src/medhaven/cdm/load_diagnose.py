@@ -64,7 +64,9 @@ class Diagnoser:
                 f"read_parquet({sql_str(str(src.path))}, file_row_number=true)"
             )
         else:
-            body = f"SELECT row_number() OVER () AS _rn, * FROM {layout.reader(src, all_varchar=True)}"
+            body = (
+                f"SELECT row_number() OVER () AS _rn, * FROM {layout.reader(src, all_varchar=True)}"
+            )
         self.con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS {body}")
         self._views[name] = body
         return name
@@ -110,7 +112,9 @@ class Diagnoser:
         """Data rows (first ``limit``) whose ``field`` equals ``value`` once parsed."""
         spec = schema.table(src.table).field(field)
         view = self._view(src, layout)
-        expr = field if spec.kind == "varchar" else f"TRY_CAST({field} AS {spec.sql_type('duckdb')})"
+        expr = (
+            field if spec.kind == "varchar" else f"TRY_CAST({field} AS {spec.sql_type('duckdb')})"
+        )
         rows = self.con.execute(
             f"SELECT _rn FROM {view} WHERE {expr} = ? ORDER BY _rn LIMIT {int(limit)}", [value]
         ).fetchall()
@@ -126,7 +130,7 @@ class Diagnoser:
             with src.path.open(encoding="utf-8-sig", newline="") as fh:
                 reader = csv.reader(fh, delimiter=layout.delimiter, strict=True)
                 next(reader, None)
-                for n, fields in enumerate(reader, start=1):  # noqa: B007 - n is used after the loop
+                for n, fields in enumerate(reader, start=1):
                     if fields and len(fields) != width:
                         return LoadError(
                             f"{src.display} data row {n}: {len(fields)} fields, "

@@ -142,7 +142,9 @@ def source_tables(source: Path) -> list[str]:
             with zipfile.ZipFile(source) as zf:
                 names = [i.filename for i in zf.infolist() if not i.is_dir()]
         except (zipfile.BadZipFile, OSError) as exc:
-            raise LoadError(f"{source.name}: not a readable zip archive (truncated or corrupt)") from exc
+            raise LoadError(
+                f"{source.name}: not a readable zip archive (truncated or corrupt)"
+            ) from exc
         found = {k[0] for n in names if (k := _classify(PurePosixPath(n).parts)) is not None}
         return [t for t in schema.tables() if t in found]
     with source_files(source) as files:

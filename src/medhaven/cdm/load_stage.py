@@ -130,9 +130,7 @@ def select_sql(src: SourceFile, layout: Layout) -> str:
         if field.name not in present:
             exprs.append(f"CAST(NULL AS {sql_type}) AS {field.name}")
         elif field.kind == "integer":
-            text = (
-                f"CAST({field.name} AS VARCHAR)" if src.format == "parquet" else field.name
-            )
+            text = f"CAST({field.name} AS VARCHAR)" if src.format == "parquet" else field.name
             exprs.append(f"{guarded_integer(text)} AS {field.name}")
         elif src.format == "parquet" or field.kind == "varchar":
             exprs.append(f"CAST({field.name} AS {sql_type}) AS {field.name}")
@@ -143,8 +141,8 @@ def select_sql(src: SourceFile, layout: Layout) -> str:
 
 __all__ = [
     "INTEGER_PATTERN",
-    "bare",
     "Layout",
+    "bare",
     "guarded_integer",
     "read_layout",
     "select_sql",

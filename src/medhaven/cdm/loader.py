@@ -73,9 +73,7 @@ def _quiet(step: str, rows: int) -> None:
     """The default progress callback: say nothing."""
 
 
-def load_cdm(
-    store: CdmStore, source: Path, *, on_progress: ProgressFn | None = None
-) -> LoadReport:
+def load_cdm(store: CdmStore, source: Path, *, on_progress: ProgressFn | None = None) -> LoadReport:
     """Load a CDM export folder or zip into ``store``, all or nothing; see the module docstring."""
     started = time.perf_counter()
     notify = on_progress or _quiet

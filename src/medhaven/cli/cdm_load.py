@@ -49,7 +49,9 @@ def load(
     nothing is written and a one-line error names the file, row and field.
     """
     tables = source_tables(source)
-    with opened(db) as store, progress(enabled=not as_json) as bar:
+    # A bar on a non-terminal stderr only adds blank lines around the one-line error.
+    show_bar = not as_json and console.is_terminal
+    with opened(db) as store, progress(enabled=show_bar) as bar:
         task = bar.add_task("loading", total=2 * len(tables))
 
         def step(what: str, rows: int) -> None:
