@@ -62,9 +62,13 @@ class StoreFacts:
         return name in self.columns
 
     def has(self, table: str, *fields: str) -> bool:
-        """Whether the table exists with every one of ``fields``."""
+        """Whether the table exists with every one of ``fields``.
+
+        A field named as a quoted SQL identifier in the spec (``"offset"``) is
+        looked up by its bare name, as the catalogue lists it.
+        """
         cols = self.columns.get(table)
-        return cols is not None and all(f in cols for f in fields)
+        return cols is not None and all(f.strip('"') in cols for f in fields)
 
 
 def _case(condition: str) -> str:
