@@ -36,7 +36,7 @@ HAND_ADDED = [
     (8532, "FEMALE", "Gender", "Gender", "Gender", "S", "F"),
     (8515, "Asian", "Race", "Race", "Race", "S", "2"),
     (32817, "EHR", "Type Concept", "Type Concept", "Type Concept", "S", "OMOP4976890"),
-    (756265, "OMOP CDM Version 5.4.0", "Metadata", "CDM", "CDM", None, "CDM v5.4.0"),
+    (756265, "OMOP CDM Version 5.4.0", "Metadata", "CDM", "CDM", "S", "CDM v5.4.0"),
 ]
 
 

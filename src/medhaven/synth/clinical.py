@@ -223,9 +223,14 @@ def measurements(
         "nt_probnp": (ms * np.where(h["heart_failure"], 0.5, 0.01), np.exp(np.where(h["heart_failure"], 7.8, 4.3) + _noise(rng, n, 0.7))),
     }
     adult = age >= 18
+    first = np.zeros(n, bool)
+    if visits.segments and n:
+        first[visits.segments["first"] - visits.pos[0]] = True
     for lab_index, (key, (prob, value)) in enumerate(values.items()):
         lab = C.LABS[key]
         take = rng.random(n) < prob
+        if key == "weight":
+            take |= first  # every hospital weighs a patient at the first visit
         if key not in ("weight", "heart_rate"):
             take &= adult  # paediatric labs and BP are rare in these extracts
         s = np.flatnonzero(take)

@@ -39,13 +39,15 @@ def _repeat_people(rng: np.random.Generator, rate: np.ndarray, cap: int) -> IntA
 def outpatient(
     c: Cohort, p: HospitalProfile, vb: VisitBuilder, rng: np.random.Generator
 ) -> VisitSet:
-    """Routine outpatient visits, plus one on each chronic onset and progression day."""
+    """Routine outpatient visits, a first visit for everyone, and one per onset / progression."""
     years = (c.obs_end - c.obs_start + 1) / 365.25
     rate = p.visit_rate * (0.4 + 0.35 * c.chronic_count()) * years
     who = _repeat_people(rng, rate, 80)
     day = uniform_days(rng, low=c.obs_start[who], high=c.obs_end[who])
-    people = [who]
-    days = [day]
+    # Everyone has a first (registration) visit on the day observation starts.
+    everyone = np.arange(c.n, dtype=np.int64)
+    people = [who, everyone]
+    days = [day, c.obs_start]
     for key, onset in c.onset.items():
         sel = np.flatnonzero(c.has[key])
         people.append(sel)
@@ -57,7 +59,7 @@ def outpatient(
     start = np.concatenate(days)
     pos = vb.add(person=person, start=start, end=start, concept=C.OUTPATIENT)
     bounds = np.cumsum([0, *(x.shape[0] for x in people)])
-    keys = ["routine", *c.onset, "progression"]
+    keys = ["routine", "first", *c.onset, "progression"]
     segments = {k: pos[bounds[i] : bounds[i + 1]] for i, k in enumerate(keys)}
     return VisitSet(pos, person, start, start, np.full(person.shape[0], -1, np.int64), segments)
 
