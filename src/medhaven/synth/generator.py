@@ -27,6 +27,8 @@ from medhaven.synth.timeline import (
 )
 
 N_PROVIDERS = 24
+# The "None" vocabulary version of the dbt-synthea seeds the compact subset comes from.
+VOCABULARY_VERSION = "v5.0 29-FEB-24"
 SPECIALTIES = ("INTERNAL MEDICINE", "CARDIOLOGY", "NEPHROLOGY", "PULMONOLOGY", "FAMILY MEDICINE")
 
 
@@ -279,7 +281,7 @@ def _site_tables(p: HospitalProfile, rng: np.random.Generator) -> dict[str, pa.T
                 "cdm_release_date": pa.array([release]),
                 "cdm_version": pa.array(["v5.4"]),
                 "cdm_version_concept_id": pa.array([756265], pa.int64()),
-                "vocabulary_version": pa.array(["MedHaven compact subset (OHDSI Eunomia/dbt-synthea)"]),
+                "vocabulary_version": pa.array([VOCABULARY_VERSION]),
             }
         ),
     }
