@@ -7,8 +7,6 @@ import gzip
 import io
 from pathlib import Path
 
-import pytest
-
 import medhaven.cdm
 from medhaven.cdm import CdmStore
 from medhaven.cdm.vocabulary import VOCABULARY_TABLES, load_vocabulary

@@ -44,9 +44,7 @@ CONCEPT_FIELDS = {
 
 @pytest.fixture(scope="module")
 def hospitals() -> dict[str, dict[str, pa.Table]]:
-    return {
-        p.slug: generate_hospital(p, persons=PERSONS, seed=SEED) for p in hospital_profiles(3)
-    }
+    return {p.slug: generate_hospital(p, persons=PERSONS, seed=SEED) for p in hospital_profiles(3)}
 
 
 def _days(table: pa.Table, col: str) -> np.ndarray:
@@ -90,7 +88,10 @@ def test_timelines_are_consistent(hospitals: dict[str, dict[str, pa.Table]]) -> 
         )
         op = tables["observation_period"]
         assert np.array_equal(np.asarray(op.column("person_id").to_numpy()), pid)
-        start, end = _days(op, "observation_period_start_date"), _days(op, "observation_period_end_date")
+        start, end = (
+            _days(op, "observation_period_start_date"),
+            _days(op, "observation_period_end_date"),
+        )
         assert (start >= birth).all() and (end >= start).all()
         for name, (s_col, e_col) in EVENT_DATES.items():
             t = tables[name]
@@ -162,7 +163,17 @@ def test_measurement_values_are_plausible(hospitals: dict[str, dict[str, pa.Tabl
     sbp = value[concept == 3004249]
     assert 5.0 < np.median(hba1c) < 8.5 and hba1c.min() >= 3.5
     assert 110 < np.median(sbp) < 150
-    assert set(m.column("unit_concept_id").to_pylist()) <= {8876, 9529, 9531, 8541, 8554, 8840, 8713, 8753, 8845}
+    assert set(m.column("unit_concept_id").to_pylist()) <= {
+        8876,
+        9529,
+        9531,
+        8541,
+        8554,
+        8840,
+        8713,
+        8753,
+        8845,
+    }
 
 
 def test_more_hospitals_get_distinct_fictional_names() -> None:

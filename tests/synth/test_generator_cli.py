@@ -18,14 +18,30 @@ MAIN = "from medhaven.cli.main import main; main()"
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-c", MAIN, *args], capture_output=True, text=True, timeout=120, check=False
+        [sys.executable, "-c", MAIN, *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
 
 
 def test_synth_writes_manifest_and_one_cdm_per_hospital(tmp_path: Path) -> None:
     out = tmp_path / "hospitals"
     result = CliRunner().invoke(
-        app, ["synth", "--hospitals", "2", "--persons", "150", "--seed", "4", "--out", str(out), "--json"]
+        app,
+        [
+            "synth",
+            "--hospitals",
+            "2",
+            "--persons",
+            "150",
+            "--seed",
+            "4",
+            "--out",
+            str(out),
+            "--json",
+        ],
     )
     assert result.exit_code == 0, result.output
     printed = json.loads(result.stdout)
@@ -39,32 +55,55 @@ def test_synth_writes_manifest_and_one_cdm_per_hospital(tmp_path: Path) -> None:
         assert db == out / h["slug"] / "cdm.duckdb" and db.is_file()
         con = duckdb.connect(str(db), read_only=True)
         try:
-            names = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+            names = {
+                r[0]
+                for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()
+            }
             assert set(schema.tables()) <= names
             assert con.execute("SELECT COUNT(*) FROM person").fetchone() == (150,)
             assert h["rows"]["person"] == 150
             src = con.execute("SELECT cdm_source_name, cdm_version FROM cdm_source").fetchall()
             assert src == [(f"{h['name_en']} (synthetic)", "v5.4")]
-            assert con.execute("SELECT COUNT(*) FROM concept WHERE concept_id = 9201").fetchone() == (1,)
+            assert con.execute(
+                "SELECT COUNT(*) FROM concept WHERE concept_id = 9201"
+            ).fetchone() == (1,)
         finally:
             con.close()
     # nothing half-written is left beside the hospitals
-    assert sorted(p.name for p in out.iterdir()) == ["hanbit-university", "hospitals.json", "saemmul-general"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "hanbit-university",
+        "hospitals.json",
+        "saemmul-general",
+    ]
 
 
 def test_rerun_with_same_seed_gives_identical_data(tmp_path: Path) -> None:
     def dump(out: Path) -> list[tuple[object, ...]]:
         con = duckdb.connect(str(out / "hanbit-university" / "cdm.duckdb"), read_only=True)
         try:
-            return con.execute(
-                "SELECT * FROM measurement ORDER BY measurement_id"
-            ).fetchall() + con.execute("SELECT * FROM visit_occurrence ORDER BY 1").fetchall()
+            return (
+                con.execute("SELECT * FROM measurement ORDER BY measurement_id").fetchall()
+                + con.execute("SELECT * FROM visit_occurrence ORDER BY 1").fetchall()
+            )
         finally:
             con.close()
 
     runner = CliRunner()
     for d in ("a", "b"):
-        r = runner.invoke(app, ["synth", "--hospitals", "1", "--persons", "100", "--seed", "9", "--out", str(tmp_path / d)])
+        r = runner.invoke(
+            app,
+            [
+                "synth",
+                "--hospitals",
+                "1",
+                "--persons",
+                "100",
+                "--seed",
+                "9",
+                "--out",
+                str(tmp_path / d),
+            ],
+        )
         assert r.exit_code == 0, r.output
     assert dump(tmp_path / "a") == dump(tmp_path / "b")
 
@@ -92,7 +131,9 @@ def test_help_describes_the_layout() -> None:
 
 def test_raw_flag_writes_raw_extract_beside_the_cdm(tmp_path: Path) -> None:
     out = tmp_path / "h"
-    r = CliRunner().invoke(app, ["synth", "--hospitals", "1", "--persons", "40", "--out", str(out), "--raw"])
+    r = CliRunner().invoke(
+        app, ["synth", "--hospitals", "1", "--persons", "40", "--out", str(out), "--raw"]
+    )
     assert r.exit_code == 0, r.output
     manifest = json.loads((out / "hospitals.json").read_text())
     raw = out / manifest["hospitals"][0]["raw"]

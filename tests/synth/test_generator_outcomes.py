@@ -117,7 +117,12 @@ def test_readmission_depends_on_heart_failure(hanbit: CdmStore) -> None:
 def test_outcome_summary_matches_an_independent_count(hanbit: CdmStore) -> None:
     rows = np.array(hanbit.fetchall(FEATURES_SQL), dtype=np.float64)
     summary = outcome_summary(hanbit)
-    assert set(summary) == {"readmission_30d", "hf_hospitalisation_1y", "mortality_1y", "ckd_progression"}
+    assert set(summary) == {
+        "readmission_30d",
+        "hf_hospitalisation_1y",
+        "mortality_1y",
+        "ckd_progression",
+    }
     assert summary["mortality_1y"] == pytest.approx(rows[:, 5].mean(), abs=1e-4)
     assert summary["hf_hospitalisation_1y"] == pytest.approx(rows[:, 6].mean(), abs=1e-4)
     assert 0 < summary["ckd_progression"] < 1 and 0 < summary["readmission_30d"] < 1
@@ -139,7 +144,9 @@ def test_include_descendants_finds_specific_codes(out: Path) -> None:
     """
     with open_store(out / "hanbit-university" / "cdm.duckdb", read_only=True) as s:
         # Childhood asthma (coded by this hospital for children) is found from Asthma.
-        n = s.scalar(sql.format(table="condition_occurrence", col="condition_concept_id"), [317009, 4051466])
+        n = s.scalar(
+            sql.format(table="condition_occurrence", col="condition_concept_id"), [317009, 4051466]
+        )
         assert n > 0
         # The clinical drug lisinopril 10 MG is found from the ingredient lisinopril.
         n = s.scalar(sql.format(table="drug_exposure", col="drug_concept_id"), [1308216, 19080128])
@@ -149,7 +156,9 @@ def test_include_descendants_finds_specific_codes(out: Path) -> None:
         n = s.scalar(sql.format(table="drug_exposure", col="drug_concept_id"), [1308216, 1308216])
         assert n > 0
         # Essential hypertension descends from "Disorder of cardiovascular system".
-        n = s.scalar(sql.format(table="condition_occurrence", col="condition_concept_id"), [134057, 320128])
+        n = s.scalar(
+            sql.format(table="condition_occurrence", col="condition_concept_id"), [134057, 320128]
+        )
         assert n > 0
 
 
@@ -184,7 +193,14 @@ def test_generated_hospital_passes_quality_checks_except_known_gaps(tmp_path: Pa
     unexpected = [
         (r.check, r.table, r.field)
         for r in failed
-        if not (r.check == "measurePersonCompleteness" or (r.check == "isForeignKey" and r.table in vocab_tables))
+        if not (
+            r.check == "measurePersonCompleteness"
+            or (r.check == "isForeignKey" and r.table in vocab_tables)
+        )
     ]
     assert unexpected == []
-    assert not [r for r in failed if r.table in {"visit_occurrence", "measurement", "person", "observation_period"}]
+    assert not [
+        r
+        for r in failed
+        if r.table in {"visit_occurrence", "measurement", "person", "observation_period"}
+    ]

@@ -50,7 +50,13 @@ def hf_concept(p: HospitalProfile) -> int:
 
 
 def conditions(
-    c: Cohort, p: HospitalProfile, *, op: VisitSet, er: VisitSet, ip: VisitSet, ip_reasons: tuple[str, ...]
+    c: Cohort,
+    p: HospitalProfile,
+    *,
+    op: VisitSet,
+    er: VisitSet,
+    ip: VisitSet,
+    ip_reasons: tuple[str, ...],
 ) -> EventBuilder:
     """Chronic diagnoses at onset, CKD progression, and the reasons for ER and inpatient visits."""
     eb = EventBuilder()
@@ -65,7 +71,9 @@ def conditions(
         elif key == "asthma" and p.codes_childhood_asthma:
             child = (onset[sel] - c.birth[sel]) < 18 * 365
             concept = np.where(
-                child, C.CONDITIONS["childhood_asthma"].concept_id, C.CONDITIONS["asthma"].concept_id
+                child,
+                C.CONDITIONS["childhood_asthma"].concept_id,
+                C.CONDITIONS["asthma"].concept_id,
             )
         else:
             concept = C.CONDITIONS[key].concept_id
@@ -74,7 +82,13 @@ def conditions(
     late = np.where(
         c.progresses_to_esrd[prog], C.CONDITIONS["esrd"].concept_id, C.CONDITIONS["ckd4"].concept_id
     )
-    eb.add(person=prog, concept=late, start=c.progression_day[prog], end=NO_VISIT, visit=seg["progression"])
+    eb.add(
+        person=prog,
+        concept=late,
+        start=c.progression_day[prog],
+        end=NO_VISIT,
+        visit=seg["progression"],
+    )
     er_ids = np.array([C.CONDITIONS[k].concept_id for k in ER_REASONS], np.int64)
     er_end = np.minimum(er.start + 10, c.obs_end[er.person])
     eb.add(person=er.person, concept=er_ids[er.reason], start=er.start, end=er_end, visit=er.pos)
@@ -113,8 +127,13 @@ def drugs(
         end = np.minimum(start + 89, c.obs_end[rep])
         key = "lisinopril_ingredient" if drug == "lisinopril" and p.codes_ingredient else drug
         eb.add(
-            person=rep, concept=C.DRUGS[key].concept_id, start=start, end=end, days=end - start + 1,
-            qty=float(90), visit=NO_VISIT,
+            person=rep,
+            concept=C.DRUGS[key].concept_id,
+            start=start,
+            end=end,
+            days=end - start + 1,
+            qty=float(90),
+            visit=NO_VISIT,
         )
     reason = np.array(ip_reasons)[ip.reason]
     for mask, drug, share in (
@@ -123,21 +142,36 @@ def drugs(
     ):
         sel = np.flatnonzero(mask & (rng.random(mask.shape[0]) < share))
         eb.add(
-            person=ip.person[sel], concept=C.DRUGS[drug].concept_id, start=ip.start[sel],
-            end=ip.end[sel], days=ip.end[sel] - ip.start[sel] + 1, qty=float(10), visit=ip.pos[sel],
+            person=ip.person[sel],
+            concept=C.DRUGS[drug].concept_id,
+            start=ip.start[sel],
+            end=ip.end[sel],
+            days=ip.end[sel] - ip.start[sel] + 1,
+            qty=float(10),
+            visit=ip.pos[sel],
         )
     er_reason = np.array(ER_REASONS)[er.reason]
-    for names, drug in ((("bronchitis",), "amoxicillin"), (("ankle_sprain", "hip_fracture"), "acetaminophen")):
+    for names, drug in (
+        (("bronchitis",), "amoxicillin"),
+        (("ankle_sprain", "hip_fracture"), "acetaminophen"),
+    ):
         sel = np.flatnonzero(np.isin(er_reason, names) & (rng.random(er_reason.shape[0]) < 0.6))
         end = np.minimum(er.start[sel] + 6, c.obs_end[er.person[sel]])
         eb.add(
-            person=er.person[sel], concept=C.DRUGS[drug].concept_id, start=er.start[sel], end=end,
-            days=end - er.start[sel] + 1, qty=float(20), visit=er.pos[sel],
+            person=er.person[sel],
+            concept=C.DRUGS[drug].concept_id,
+            start=er.start[sel],
+            end=end,
+            days=end - er.start[sel] + 1,
+            qty=float(20),
+            visit=er.pos[sel],
         )
     return eb, treated
 
 
-def _repeat(sel: IntArray, first: IntArray, *, every: int, most: int, last: IntArray) -> tuple[IntArray, IntArray]:
+def _repeat(
+    sel: IntArray, first: IntArray, *, every: int, most: int, last: IntArray
+) -> tuple[IntArray, IntArray]:
     n = np.clip((last - first) // every + 1, 0, most)
     rep = np.repeat(sel, n)
     k = np.arange(rep.shape[0]) - np.repeat(np.cumsum(n) - n, n)
@@ -145,7 +179,13 @@ def _repeat(sel: IntArray, first: IntArray, *, every: int, most: int, last: IntA
 
 
 def procedures(
-    c: Cohort, *, op: VisitSet, ip: VisitSet, ip_reasons: tuple[str, ...], er: VisitSet, rng: np.random.Generator
+    c: Cohort,
+    *,
+    op: VisitSet,
+    ip: VisitSet,
+    ip_reasons: tuple[str, ...],
+    er: VisitSet,
+    rng: np.random.Generator,
 ) -> EventBuilder:
     """Procedures that follow from the diagnoses and admissions."""
     eb = EventBuilder()
@@ -165,10 +205,17 @@ def procedures(
         eb.add(person=ip.person[s], concept=P[proc].concept_id, day=ip.start[s], visit=ip.pos[s])
     eb.add(person=ip.person, concept=P["med_reconciliation"].concept_id, day=ip.end, visit=ip.pos)
     s = np.flatnonzero(er.reason == 0)
-    eb.add(person=er.person[s], concept=P["chest_xray"].concept_id, day=er.start[s], visit=er.pos[s])
+    eb.add(
+        person=er.person[s], concept=P["chest_xray"].concept_id, day=er.start[s], visit=er.pos[s]
+    )
     seg = op.segments or {}
     s = np.flatnonzero(c.has["colon_cancer"])
-    eb.add(person=s, concept=P["colonoscopy"].concept_id, day=c.onset["colon_cancer"][s], visit=seg["colon_cancer"])
+    eb.add(
+        person=s,
+        concept=P["colonoscopy"].concept_id,
+        day=c.onset["colon_cancer"][s],
+        visit=seg["colon_cancer"],
+    )
     for key in ("lung_cancer", "colon_cancer", "breast_cancer"):
         s = np.flatnonzero(c.has[key])
         rep, day = _repeat(s, c.onset[key][s] + 14, every=21, most=6, last=c.obs_end[s])
@@ -202,7 +249,13 @@ def measurements(
     age = (day - c.birth[who]) / 365.25
     female = c.female[who]
     bmi = c.bmi[who] + _noise(rng, n, 0.5)
-    sbp = 116 + 18 * h["hypertension"] + 0.3 * np.maximum(age - 40, 0) - 9 * treated["lisinopril"][who] + _noise(rng, n, 11)
+    sbp = (
+        116
+        + 18 * h["hypertension"]
+        + 0.3 * np.maximum(age - 40, 0)
+        - 9 * treated["lisinopril"][who]
+        + _noise(rng, n, 11)
+    )
     hba1c = 5.4 + h["t2dm"] * (1.8 + 0.9 * c.hba1c_offset[who]) + _noise(rng, n, 0.3)
     creat_factor = np.array([1.0, 1.05, 1.3, 1.9, 3.4, 6.5])[stage]
     creat = np.where(female, 0.75, 0.95) * creat_factor * np.exp(_noise(rng, n, 0.1))
@@ -217,10 +270,19 @@ def measurements(
         "hba1c": (ms * np.where(h["t2dm"], 0.6, 0.08), hba1c),
         "glucose": (ms * np.where(h["t2dm"], 0.5, 0.2), 28.7 * hba1c - 46.7 + _noise(rng, n, 12)),
         "creatinine": (ms * np.where(h["ckd"] | h["t2dm"] | h["hypertension"], 0.5, 0.12), creat),
-        "ldl": (ms * np.where(h["hyperlipidaemia"], 0.45, 0.1), 105 + 40 * h["hyperlipidaemia"] - 45 * statin + _noise(rng, n, 18)),
-        "hemoglobin": (np.full(n, ms * 0.2), np.where(female, 13.0, 14.6) - 0.6 * stage + _noise(rng, n, 1.0)),
+        "ldl": (
+            ms * np.where(h["hyperlipidaemia"], 0.45, 0.1),
+            105 + 40 * h["hyperlipidaemia"] - 45 * statin + _noise(rng, n, 18),
+        ),
+        "hemoglobin": (
+            np.full(n, ms * 0.2),
+            np.where(female, 13.0, 14.6) - 0.6 * stage + _noise(rng, n, 1.0),
+        ),
         "potassium": (ms * np.where(h["ckd"], 0.4, 0.1), 4.1 + 0.15 * stage + _noise(rng, n, 0.3)),
-        "nt_probnp": (ms * np.where(h["heart_failure"], 0.5, 0.01), np.exp(np.where(h["heart_failure"], 7.8, 4.3) + _noise(rng, n, 0.7))),
+        "nt_probnp": (
+            ms * np.where(h["heart_failure"], 0.5, 0.01),
+            np.exp(np.where(h["heart_failure"], 7.8, 4.3) + _noise(rng, n, 0.7)),
+        ),
     }
     adult = age >= 18
     first = np.zeros(n, bool)
@@ -236,8 +298,15 @@ def measurements(
         s = np.flatnonzero(take)
         digits = 2 if lab.high < 50 else 0
         v = np.round(np.clip(value[s], lab.low, lab.high), digits)
-        eb.add(person=who[s], concept=lab.concept_id, day=day[s], visit=visits.pos[s], value=v,
-               unit=lab.unit_concept_id, key=lab_index)
+        eb.add(
+            person=who[s],
+            concept=lab.concept_id,
+            day=day[s],
+            visit=visits.pos[s],
+            value=v,
+            unit=lab.unit_concept_id,
+            key=lab_index,
+        )
     return eb
 
 

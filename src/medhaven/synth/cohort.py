@@ -108,7 +108,13 @@ def draw_cohort(profile: HospitalProfile, *, n: int, rng: np.random.Generator) -
     has["atrial_fibrillation"] = adult & _bern(rng, -4.2 + 1.6 * z + 0.4 * has["hypertension"] + s)
     has["cad"] = adult & _bern(
         rng,
-        -3.8 + 1.3 * z + 0.6 * male + 0.5 * smoker + 0.4 * has["t2dm"] + 0.4 * has["hyperlipidaemia"] + s,
+        -3.8
+        + 1.3 * z
+        + 0.6 * male
+        + 0.5 * smoker
+        + 0.4 * has["t2dm"]
+        + 0.4 * has["hyperlipidaemia"]
+        + s,
     )
     has["heart_failure"] = adult & _bern(
         rng,
@@ -166,9 +172,18 @@ def draw_cohort(profile: HospitalProfile, *, n: int, rng: np.random.Generator) -
     hf_day = index + rng.integers(1, 366, n)
     hf_adm &= hf_day + 14 <= obs_end
     # CKD progression to stage 4 / end-stage renal disease.
-    prog = eligible & has["ckd"] & _bern(
-        rng,
-        -2.6 + 0.9 * has["t2dm"] + 0.6 * has["hypertension"] + 0.9 * (stage == 3) + 0.4 * z + sh,
+    prog = (
+        eligible
+        & has["ckd"]
+        & _bern(
+            rng,
+            -2.6
+            + 0.9 * has["t2dm"]
+            + 0.6 * has["hypertension"]
+            + 0.9 * (stage == 3)
+            + 0.4 * z
+            + sh,
+        )
     )
     prog_day = index + rng.integers(30, 366, n)
     prog &= prog_day <= obs_end

@@ -134,9 +134,7 @@ LABS: dict[str, Lab] = {
     "bmi": Lab(3038553, "Body mass index (BMI) [Ratio]", 9531, "kg/m2", 10.0, 70.0),
     "heart_rate": Lab(3027018, "Heart rate", 8541, "/min", 30.0, 200.0),
     "hba1c": Lab(3004410, "Hemoglobin A1c/Hemoglobin.total in Blood", 8554, "%", 3.5, 16.0),
-    "glucose": Lab(
-        3004501, "Glucose [Mass/volume] in Serum or Plasma", 8840, "mg/dL", 40.0, 600.0
-    ),
+    "glucose": Lab(3004501, "Glucose [Mass/volume] in Serum or Plasma", 8840, "mg/dL", 40.0, 600.0),
     "creatinine": Lab(
         3016723, "Creatinine [Mass/volume] in Serum or Plasma", 8840, "mg/dL", 0.2, 15.0
     ),

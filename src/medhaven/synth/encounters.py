@@ -13,7 +13,7 @@ import numpy as np
 from medhaven.synth import concepts as C
 from medhaven.synth.cohort import Cohort
 from medhaven.synth.profiles import HospitalProfile
-from medhaven.synth.timeline import IntArray, VisitBuilder, sigmoid, uniform_days
+from medhaven.synth.timeline import FloatArray, IntArray, VisitBuilder, sigmoid, uniform_days
 
 # Background admission reasons and their weights; MI needs CAD, hip fracture age >= 65.
 _ADMIT_REASONS = ("pneumonia", "sepsis", "mi", "stroke", "hip_fracture")
@@ -31,7 +31,7 @@ class VisitSet:
     segments: dict[str, IntArray] | None = None  # outpatient: positions of onset visits by key
 
 
-def _repeat_people(rng: np.random.Generator, rate: np.ndarray, cap: int) -> IntArray:
+def _repeat_people(rng: np.random.Generator, rate: FloatArray, cap: int) -> IntArray:
     counts = np.minimum(rng.poisson(rate), cap)
     return np.repeat(np.arange(rate.shape[0], dtype=np.int64), counts)
 

@@ -87,9 +87,7 @@ def _events(
     return out
 
 
-def generate_hospital(
-    profile: HospitalProfile, *, persons: int, seed: int
-) -> dict[str, pa.Table]:
+def generate_hospital(profile: HospitalProfile, *, persons: int, seed: int) -> dict[str, pa.Table]:
     """All CDM tables of one synthetic hospital, keyed by OMOP table name (``concept`` included)."""
     if persons < 1:
         raise InvalidInput("--persons: must be at least 1")
@@ -125,11 +123,15 @@ def generate_hospital(
             "visit_start_date": date_array(v_start),
             "visit_start_datetime": datetime_array(v_start, hour * 3600),
             "visit_end_date": date_array(v_end),
-            "visit_end_datetime": datetime_array(v_end, np.where(v_end > v_start, 11 * 3600, hour * 3600 + 1800)),
+            "visit_end_datetime": datetime_array(
+                v_end, np.where(v_end > v_start, 11 * 3600, hour * 3600 + 1800)
+            ),
             "visit_type_concept_id": _const(C.EHR, nv),
             "provider_id": pa.array(rng.integers(1, N_PROVIDERS + 1, nv)),
             "care_site_id": _const(1, nv),
-            "visit_source_value": pa.array(np.select([v_concept == C.INPATIENT, v_concept == C.EMERGENCY], ["IP", "ER"], "OP")),
+            "visit_source_value": pa.array(
+                np.select([v_concept == C.INPATIENT, v_concept == C.EMERGENCY], ["IP", "ER"], "OP")
+            ),
         }
     )
     e = _events("condition", cond_eb, visit_ids, date_col="start")
@@ -180,7 +182,9 @@ def generate_hospital(
             "person_id": pa.array(e["person_id"]),
             "measurement_concept_id": pa.array(concept_arr),
             "measurement_date": date_array(np.asarray(e["day"], np.int64)),
-            "measurement_datetime": datetime_array(np.asarray(e["day"], np.int64), rng.integers(8 * 3600, 18 * 3600, n)),
+            "measurement_datetime": datetime_array(
+                np.asarray(e["day"], np.int64), rng.integers(8 * 3600, 18 * 3600, n)
+            ),
             "measurement_type_concept_id": _const(C.EHR, n),
             "value_as_number": pa.array(np.asarray(e["value"], np.float64)),
             "unit_concept_id": pa.array(e["unit"]),
@@ -230,7 +234,9 @@ def generate_hospital(
     for name, col in _CONCEPT_COLUMNS:
         used |= set(pc.unique(tables[name].column(col)).to_pylist())
     concept = vocabulary_table("concept")
-    tables["concept"] = concept.filter(pc.is_in(concept.column("concept_id"), pa.array(sorted(used), pa.int64())))
+    tables["concept"] = concept.filter(
+        pc.is_in(concept.column("concept_id"), pa.array(sorted(used), pa.int64()))
+    )
     return tables
 
 
@@ -267,7 +273,9 @@ def _site_tables(p: HospitalProfile, rng: np.random.Generator) -> dict[str, pa.T
                 "provider_id": _ids(N_PROVIDERS),
                 "care_site_id": _const(1, N_PROVIDERS),
                 "year_of_birth": pa.array(rng.integers(1955, 1992, N_PROVIDERS)),
-                "provider_source_value": pa.array([f"{p.slug}-dr{i:03d}" for i in range(1, N_PROVIDERS + 1)]),
+                "provider_source_value": pa.array(
+                    [f"{p.slug}-dr{i:03d}" for i in range(1, N_PROVIDERS + 1)]
+                ),
                 "specialty_source_value": pa.array(spec),
             }
         ),
