@@ -45,7 +45,13 @@ def required_and_datatype(
             spec = CheckSpec(
                 "cdmDatatype", "FIELD", table.name, f.name, threshold=THRESHOLDS["cdmDatatype"]
             )
-            ratios.append(Ratio(spec, _integer_text_violation(col), f"{col} IS NOT NULL"))
+            # An integer-typed column cannot hold anything else: skip the text scan.
+            violation = (
+                "1 = 0"
+                if facts.is_integer_column(table.name, f.name)
+                else _integer_text_violation(col)
+            )
+            ratios.append(Ratio(spec, violation, f"{col} IS NOT NULL"))
     return run_ratios(store, f"{table.name} t", ratios)
 
 

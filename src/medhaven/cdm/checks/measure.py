@@ -39,20 +39,22 @@ class Counts:
 
 @dataclass
 class StoreFacts:
-    """What exists in the store: tables and the columns of each (all lower case)."""
+    """What exists in the store: tables, the columns of each and their SQL types (lower case)."""
 
     columns: dict[str, set[str]] = field(default_factory=dict)
+    types: dict[tuple[str, str], str] = field(default_factory=dict)
 
     @classmethod
     def read(cls, store: CdmStore) -> StoreFacts:
         """Read table and column names from ``information_schema`` (same SQL on both stores)."""
         rows = store.fetchall(
-            "SELECT lower(table_name), lower(column_name) FROM information_schema.columns "
-            "WHERE table_schema = current_schema()"
+            "SELECT lower(table_name), lower(column_name), lower(data_type) "
+            "FROM information_schema.columns WHERE table_schema = current_schema()"
         )
         facts = cls()
-        for table_name, column in rows:
+        for table_name, column, data_type in rows:
             facts.columns.setdefault(str(table_name), set()).add(str(column))
+            facts.types[(str(table_name), str(column))] = str(data_type)
         for name in store.table_names():
             facts.columns.setdefault(name, set())
         return facts
@@ -69,6 +71,18 @@ class StoreFacts:
         """
         cols = self.columns.get(table)
         return cols is not None and all(f.strip('"') in cols for f in fields)
+
+    def is_integer_column(self, table: str, column: str) -> bool:
+        """Whether the column's declared SQL type is an integer type."""
+        declared = self.types.get((table, column.strip('"')), "")
+        return declared in _INTEGER_TYPES
+
+
+# information_schema spellings on DuckDB and PostgreSQL.
+_INTEGER_TYPES = frozenset(
+    {"bigint", "integer", "smallint", "tinyint", "hugeint", "int", "int2", "int4", "int8"}
+    | {"ubigint", "uinteger", "usmallint", "utinyint"}
+)
 
 
 def _case(condition: str) -> str:
