@@ -212,7 +212,7 @@ class _Walker:
         if not self.ctx.safe_private:
             return {}
         out: dict[tuple[int, int], str] = {}
-        for tag in ds.keys():
+        for tag in ds.keys():  # noqa: SIM118 (iterating a Dataset yields elements)
             if tag.group % 2 == 1 and 0x10 <= tag.element <= 0xFF:
                 out[(tag.group, tag.element)] = str(ds[tag].value).strip()
         return out

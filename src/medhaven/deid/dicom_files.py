@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import secrets
 import shutil
 import time
 import warnings
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.errors import InvalidDicomError
 from pydicom.uid import (
     PYDICOM_IMPLEMENTATION_UID,
+    UID,
     ExplicitVRBigEndian,
     ExplicitVRLittleEndian,
     ImplicitVRLittleEndian,
@@ -135,20 +137,37 @@ def _new_meta(ds: Dataset, transfer_syntax: str) -> FileMetaDataset:
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = ds.SOPClassUID
     meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-    meta.TransferSyntaxUID = transfer_syntax
+    meta.TransferSyntaxUID = UID(transfer_syntax)
     meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
     meta.ImplementationVersionName = "MEDHAVEN_DEID"
     return meta
 
 
-def _write(ds: Dataset, staging: Path) -> tuple[Path, bool]:
+def _write(ds: Dataset, staging: Path) -> bool:
     rel = Path(str(ds.StudyInstanceUID), str(ds.SeriesInstanceUID), f"{ds.SOPInstanceUID}.dcm")
     target = staging / rel
     duplicate = target.exists()
     target.parent.mkdir(parents=True, exist_ok=True)
     ds.preamble = b"\x00" * 128
     ds.save_as(target, enforce_file_format=True)
-    return rel, duplicate
+    return duplicate
+
+
+@contextlib.contextmanager
+def _quiet_pydicom() -> Iterator[None]:
+    # pydicom's own warnings quote element values ("Invalid value for VR UI: '1.2...'"):
+    # with patient data they must reach neither the log nor the terminal.
+    logger = logging.getLogger("pydicom")
+    level, propagate = logger.level, logger.propagate
+    logger.setLevel(logging.CRITICAL + 1)
+    logger.propagate = False
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        logger.setLevel(level)
+        logger.propagate = propagate
 
 
 def _burned_in(ds: Dataset) -> bool:
@@ -163,6 +182,39 @@ def _prepare_output(output: Path) -> Path:
     staging = output.parent / f".{output.name}.{secrets.token_hex(6)}.tmp"
     staging.mkdir()
     return staging
+
+
+def _one_file(
+    path: Path, *, shown: str, staging: Path, ctx: DeidContext, report: RunReport
+) -> None:
+    ds = read_instance(path, shown=shown)
+    if _burned_in(ds):
+        report.held.append(shown)
+        return
+    ts = _transfer_syntax(ds)
+    try:
+        tally = deidentify_dataset(ds, ctx)
+    except MedHavenError as exc:
+        raise DicomFileError(f"{shown}: {exc.message}") from None
+    ds.file_meta = _new_meta(ds, ts)
+    duplicate = _write(ds, staging)
+    report.actions.update(tally.actions)
+    report.duplicates += duplicate
+    report.written += 0 if duplicate else 1
+
+
+def _finish(staging: Path, output: Path, report: RunReport) -> None:
+    if report.held:
+        (staging / HELD_DIR).mkdir()
+        held = {
+            "reason": "Burned In Annotation is YES: review before release",
+            "files": report.held,
+        }
+        (staging / HELD_DIR / "held.json").write_text(json.dumps(held, indent=2) + "\n")
+    (staging / REPORT_NAME).write_text(json.dumps(report.as_dict(), indent=2) + "\n")
+    if output.exists():
+        output.rmdir()  # empty, checked before the run
+    os.replace(staging, output)
 
 
 def deidentify_directory(
@@ -185,42 +237,21 @@ def deidentify_directory(
     staging = _prepare_output(output)
     report = RunReport()
     try:
-        for path in inputs:
-            shown = str(path.relative_to(source)) if path.is_relative_to(source) else path.name
-            report.files_seen += 1
-            try:
-                ds = read_instance(path, shown=shown)
-                if _burned_in(ds):
-                    report.held.append(shown)
-                else:
-                    ts = _transfer_syntax(ds)
-                    try:
-                        tally = deidentify_dataset(ds, ctx)
-                    except MedHavenError as exc:
-                        raise DicomFileError(f"{shown}: {exc.message}") from None
-                    ds.file_meta = _new_meta(ds, ts)
-                    _, duplicate = _write(ds, staging)
-                    report.actions.update(tally.actions)
-                    report.duplicates += duplicate
-                    report.written += 0 if duplicate else 1
-            except DicomFileError as exc:
-                if not skip_invalid:
-                    raise
-                report.failed.append({"file": shown, "reason": exc.message.split(": ", 1)[-1]})
-            if on_file is not None:
-                on_file()
+        with _quiet_pydicom():
+            for path in inputs:
+                shown = str(path.relative_to(source)) if path.is_relative_to(source) else path.name
+                report.files_seen += 1
+                try:
+                    _one_file(path, shown=shown, staging=staging, ctx=ctx, report=report)
+                except DicomFileError as exc:
+                    if not skip_invalid:
+                        raise
+                    reason = exc.message.split(": ", 1)[-1]
+                    report.failed.append({"file": shown, "reason": reason})
+                if on_file is not None:
+                    on_file()
         report.seconds = time.perf_counter() - started
-        if report.held:
-            (staging / HELD_DIR).mkdir()
-            held = {
-                "reason": "Burned In Annotation is YES: review before release",
-                "files": report.held,
-            }
-            (staging / HELD_DIR / "held.json").write_text(json.dumps(held, indent=2) + "\n")
-        (staging / REPORT_NAME).write_text(json.dumps(report.as_dict(), indent=2) + "\n")
-        if output.exists():
-            output.rmdir()  # empty, checked above
-        os.replace(staging, output)
+        _finish(staging, output, report)
     except BaseException:
         with contextlib.suppress(OSError):
             shutil.rmtree(staging)

@@ -11,7 +11,6 @@ most 44 characters, digits and dots only.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 
 from medhaven.errors import InvalidInput
