@@ -165,11 +165,13 @@ def test_is_foreign_key_counts_orphans_for_cdm_and_concept_keys(store: CdmStore)
 def test_fk_domain_counts_concepts_from_the_wrong_domain(store: CdmStore) -> None:
     data = clean_cdm()
     data["person"][1]["gender_concept_id"] = 8527  # a Race concept
+    data["person"][2]["race_concept_id"] = 0  # "no matching concept" (domain Metadata): exempt
     data["condition_occurrence"][0]["condition_concept_id"] = 3004249  # a Measurement concept
     data["condition_occurrence"][1]["condition_concept_id"] = 3025315
     report = _check(store, data)
     domain = {c["concept_id"]: c["domain_id"] for c in CONCEPTS}
     for table, field, wanted in [("person", "gender_concept_id", "Gender"),
+                                 ("person", "race_concept_id", "Race"),
                                  ("condition_occurrence", "condition_concept_id", "Condition")]:  # fmt: skip
         rows = data[table]
         wrong = sum(1 for r in rows if r[field] != 0 and domain[r[field]] != wanted)
