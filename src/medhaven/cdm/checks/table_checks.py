@@ -3,7 +3,8 @@
 cdmTable and cdmField compare the store with the CDM v5.4 specification (one
 "row" each: violated 1 of 1 when missing). measurePersonCompleteness is the
 share of persons with no row in the table, failing above the specification's
-``person_completeness_threshold`` (percent), as DQD defines it.
+``person_completeness_threshold`` (percent), as DQD defines it; an empty
+table passes with denominator 0, as every check on an empty table does.
 """
 
 from __future__ import annotations
@@ -46,11 +47,15 @@ def person_completeness(
         return []
     threshold = table.person_completeness_threshold or 0.0
     spec = CheckSpec("measurePersonCompleteness", "TABLE", table.name, threshold=threshold)
+    # An empty table is "not populated at this site": it passes with denominator 0,
+    # like every other check on an empty table, rather than failing for every person.
+    populated = f"EXISTS (SELECT 1 FROM {table.name})"
     violated = (
-        "SELECT COUNT(*) FROM person p WHERE NOT EXISTS "
-        f"(SELECT 1 FROM {table.name} t WHERE t.person_id = p.person_id)"
+        f"SELECT CASE WHEN {populated} THEN (SELECT COUNT(*) FROM person p WHERE NOT EXISTS "
+        f"(SELECT 1 FROM {table.name} t WHERE t.person_id = p.person_id)) ELSE 0 END"
     )
-    return run_counts(store, [Counts(spec, violated, "SELECT COUNT(*) FROM person")])
+    denominator = f"SELECT CASE WHEN {populated} THEN (SELECT COUNT(*) FROM person) ELSE 0 END"
+    return run_counts(store, [Counts(spec, violated, denominator)])
 
 
 __all__ = ["cdm_fields", "cdm_table", "person_completeness"]
