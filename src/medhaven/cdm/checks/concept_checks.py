@@ -74,14 +74,19 @@ def _query(table: str, fields: list[_ConceptField]) -> str:
             f"FROM {table} t"
         )
     union = " UNION ALL ".join(branches)
+    # Count rows per distinct (field, concept) first: a table has millions of rows but
+    # few distinct concepts, so the join to concept stays small.
+    grouped = (
+        f"SELECT u.f, u.cid, u.doms, COUNT(*) AS n FROM ({union}) u GROUP BY u.f, u.cid, u.doms"
+    )
     return (
-        "SELECT u.f, COUNT(*), "
-        "SUM(CASE WHEN u.cid IS NOT NULL AND c.concept_id IS NULL THEN 1 ELSE 0 END), "
-        "SUM(CASE WHEN c.concept_id <> 0 AND u.doms <> '' "
-        "AND POSITION(',' || c.domain_id || ',' IN u.doms) = 0 THEN 1 ELSE 0 END), "
+        "SELECT g.f, SUM(g.n), "
+        "SUM(CASE WHEN g.cid IS NOT NULL AND c.concept_id IS NULL THEN g.n ELSE 0 END), "
+        "SUM(CASE WHEN c.concept_id <> 0 AND g.doms <> '' "
+        "AND POSITION(',' || c.domain_id || ',' IN g.doms) = 0 THEN g.n ELSE 0 END), "
         "SUM(CASE WHEN c.concept_id <> 0 AND (c.standard_concept IS NULL "
-        "OR c.standard_concept <> 'S' OR c.invalid_reason IS NOT NULL) THEN 1 ELSE 0 END) "
-        f"FROM ({union}) u LEFT JOIN concept c ON c.concept_id = u.cid GROUP BY u.f"
+        "OR c.standard_concept <> 'S' OR c.invalid_reason IS NOT NULL) THEN g.n ELSE 0 END) "
+        f"FROM ({grouped}) g LEFT JOIN concept c ON c.concept_id = g.cid GROUP BY g.f"
     )
 
 
