@@ -46,7 +46,7 @@ def _stage(
     direct = table not in existing or not _has_rows(con, f"main.{table}")
     relation = f"main.{table}" if direct else f"temp.main._mh_stage_{table}"
     query = select_sql(src, layout)
-    cols = ", ".join(f.name for f in schema.table(table).fields)
+    cols = ", ".join(layout.fields(table))
     try:
         if direct:
             con.execute(f"INSERT INTO {relation} ({cols}) {query}")
@@ -110,7 +110,7 @@ def _load(
         _check_persons(con, staged, diag)
         for s in staged:
             if s.relation.startswith("temp."):
-                cols = ", ".join(f.name for f in s.table.fields)
+                cols = ", ".join(s.layout.fields(s.src.table))
                 con.execute(
                     f"INSERT INTO main.{s.src.table} ({cols}) SELECT {cols} FROM {s.relation}"
                 )

@@ -167,7 +167,7 @@ def load_into_postgres(
                     _check_keys_in_store(duck, store, s, diag, scratch)
             _check_persons(duck, store, staged, diag, scratch=scratch, existing=existing)
             for s in staged:
-                cols = [f.name for f in s.table.fields]
+                cols = s.layout.fields(s.src.table)
                 query = f"SELECT {', '.join(cols)} FROM {s.relation}"
                 _copy(duck, store, query=query, table=s.src.table, columns=cols, scratch=scratch)
                 notify(f"wrote {s.src.table}", s.rows)

@@ -44,6 +44,11 @@ class Layout:
     columns: tuple[str, ...]
     delimiter: str = ","
 
+    def fields(self, table_name: str) -> list[str]:
+        """The file's columns in the table's specification order."""
+        present = set(self.columns)
+        return [f.name for f in schema.table(table_name).fields if f.name in present]
+
     def reader(self, src: SourceFile, *, all_varchar: bool) -> str:
         """The DuckDB table function reading ``src`` with this layout."""
         if src.format == "parquet":
@@ -121,15 +126,18 @@ def guarded_integer(expr: str) -> str:
 
 
 def select_sql(src: SourceFile, layout: Layout) -> str:
-    """``SELECT`` of every spec field, in spec order and type, from the source file."""
+    """``SELECT`` of the file's fields (:attr:`Layout.fields` order) in the spec's types.
+
+    Absent optional fields are left out rather than selected as NULL: inserting
+    only the present columns lets the table default fill the rest, which is
+    markedly faster in DuckDB than writing explicit NULL columns.
+    """
     table = schema.table(src.table)
-    present = set(layout.columns)
     exprs: list[str] = []
-    for field in table.fields:
+    for name in layout.fields(src.table):
+        field = table.field(name)
         sql_type = field.sql_type("duckdb")
-        if field.name not in present:
-            exprs.append(f"CAST(NULL AS {sql_type}) AS {field.name}")
-        elif field.kind == "integer":
+        if field.kind == "integer":
             text = f"CAST({field.name} AS VARCHAR)" if src.format == "parquet" else field.name
             exprs.append(f"{guarded_integer(text)} AS {field.name}")
         elif src.format == "parquet" or field.kind == "varchar":
