@@ -199,3 +199,21 @@ def test_pydicom_warnings_with_values_are_not_logged(
     captured = capfd.readouterr()
     assert "Invalid value" not in caplog.text
     assert "Invalid value" not in captured.err + captured.out
+
+
+def test_safe_listed_private_element_is_kept_and_others_removed(tmp_path: Path) -> None:
+    src = tmp_path / "in"
+    src.mkdir()
+    ds = pydicom.dcmread(_bundled("CT_small.dcm"))
+    for tag in [t for t in ds.keys() if t.group % 2 == 1]:  # noqa: SIM118
+        del ds[tag]
+    ds.add_new(0x00290010, "LO", "SAFE VENDOR")
+    ds.add_new(0x00291001, "DS", "1.5")
+    ds.add_new(0x00291002, "LO", "private note")
+    ds.save_as(src / "a.dcm")
+    out = tmp_path / "out"
+    ctx = DeidContext.create(SiteKey.generate(), safe_private={("SAFE VENDOR", 0x01)})
+    deidentify_directory(source=src, output=out, ctx=ctx)
+    new = pydicom.dcmread(next(out.rglob("*.dcm")))
+    private = {int(t): new[t].value for t in new.keys() if t.group % 2 == 1}  # noqa: SIM118
+    assert set(private) == {0x00290010, 0x00291001}
