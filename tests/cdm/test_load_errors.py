@@ -142,6 +142,26 @@ CASES: dict[str, tuple[Break, list[str]]] = {
         _extra_file("DEATH.csv", b""),
         ["DEATH.csv: the file is empty (0 bytes"],
     ),
+    "repeated column": (
+        _person_rows(
+            [r + ",M" for r in PERSON_ROWS], header=PERSON_HEADER + ",GENDER_SOURCE_VALUE"
+        ),
+        ["PERSON.csv header (line 1), column 'gender_source_value': the column appears twice"],
+    ),
+    "two files for one table": (
+        _extra_file("person.csv", (PERSON_HEADER + "\n").encode()),
+        ["a second file for table person"],
+    ),
+    "bad utf-8": (
+        _extra_file(
+            "CONCEPT.csv",
+            b"concept_id,concept_name,domain_id,vocabulary_id,concept_class_id,concept_code,"
+            b"valid_start_date,valid_end_date\n"
+            b'1,"ok, fine",Condition,SNOMED,Clinical Finding,11,2000-01-01,2099-12-31\n'
+            b"2,caf\xe9,Condition,SNOMED,Clinical Finding,12,2000-01-01,2099-12-31\n",
+        ),
+        ["CONCEPT.csv data row 2, field concept_name: not UTF-8 text"],
+    ),
     "truncated zip": (_truncated_zip, ["export.zip: not a readable zip archive"]),
     "corrupt zip member": (_corrupt_zip_member, ["export.zip: not a readable zip archive"]),
 }

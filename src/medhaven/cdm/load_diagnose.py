@@ -127,7 +127,8 @@ class Diagnoser:
         width = len(layout.columns)
         n = 0
         try:
-            with src.path.open(encoding="utf-8-sig", newline="") as fh:
+            # Undecodable bytes become U+FFFD, so the row (a record, not a line) can be counted.
+            with src.path.open(encoding="utf-8-sig", errors="replace", newline="") as fh:
                 reader = csv.reader(fh, delimiter=layout.delimiter, strict=True)
                 next(reader, None)
                 for n, fields in enumerate(reader, start=1):
@@ -136,8 +137,11 @@ class Diagnoser:
                             f"{src.display} data row {n}: {len(fields)} fields, "
                             f"the header has {width}"
                         )
-        except UnicodeDecodeError:
-            return LoadError(f"{src.display} data row {n + 1}: not UTF-8 text")
+                    for name, value in zip(layout.columns, fields, strict=False):
+                        if "\ufffd" in value:
+                            return LoadError(
+                                f"{src.display} data row {n}, field {bare(name)}: not UTF-8 text"
+                            )
         except csv.Error:
             return LoadError(f"{src.display} data row {n + 1}: malformed CSV (quoting)")
         return LoadError(f"{src.display}: could not be parsed as CSV")

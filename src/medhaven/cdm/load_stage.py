@@ -105,8 +105,9 @@ def read_layout(con: duckdb.DuckDBPyConnection, src: SourceFile) -> Layout:
             ) from exc
         return Layout(columns=_check_header(src, names))
     try:
-        with src.path.open(encoding="utf-8-sig", newline="") as fh:
-            first = fh.readline()
+        # Decode only the first line: a bad byte further down is the data's problem, not the header's.
+        with src.path.open("rb") as fh:
+            first = fh.readline().decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise LoadError(f"{src.display} line 1: the header is not UTF-8 text") from exc
     if not first.strip():
