@@ -15,6 +15,7 @@ from load_helpers import MEAS_HEADER, PERSON_HEADER, good_source, seed_existing,
 
 from medhaven.cdm import open_store
 from medhaven.cdm.loader import load_cdm, source_tables
+from medhaven.errors import LoadError
 
 
 def _eunomia_counts(zip_path: Path) -> dict[str, int]:
@@ -129,3 +130,48 @@ def test_zip_sources(tmp_path: Path, layout: str) -> None:
         zf.writestr("__MACOSX/._PERSON.csv", b"\x00junk")
     with open_store(tmp_path / "cdm.duckdb") as store:
         assert load_cdm(store, archive).tables == {"person": 3, "measurement": 4}
+
+
+ATHENA_HEADER = (
+    "concept_id\tconcept_name\tdomain_id\tvocabulary_id\tconcept_class_id\t"
+    "standard_concept\tconcept_code\tvalid_start_date\tvalid_end_date\tinvalid_reason"
+)
+
+
+def test_athena_tab_separated_vocabulary(store_url: str, tmp_path: Path) -> None:
+    """Athena exports: tabs, unquoted text with literal quotes, YYYYMMDD dates."""
+    src = tmp_path / "athena"
+    src.mkdir()
+    write_csv(
+        src / "CONCEPT.csv",
+        ATHENA_HEADER,
+        [
+            '320128\tEssential "primary" hypertension\tCondition\tSNOMED\tClinical Finding'
+            "\tS\t59621000\t20020131\t20991231\t",
+            "8507\tMALE\tGender\tGender\tGender\tS\tM\t19700101\t20991231\t",
+        ],
+    )
+    with open_store(store_url) as store:
+        assert load_cdm(store, src).tables == {"concept": 2}
+        assert store.fetchall(
+            "SELECT concept_name, valid_start_date FROM concept WHERE concept_id = 320128"
+        ) == [('Essential "primary" hypertension', date(2002, 1, 31))]
+
+
+def test_athena_bad_date_names_row(tmp_path: Path) -> None:
+    src = tmp_path / "athena"
+    src.mkdir()
+    write_csv(
+        src / "concept.csv",
+        ATHENA_HEADER,
+        [
+            "1\ta\tCondition\tSNOMED\tClinical Finding\tS\t1\t20020131\t20991231\t",
+            "2\tb\tCondition\tSNOMED\tClinical Finding\tS\t2\t20021331\t20991231\t",
+        ],
+    )
+    with open_store(tmp_path / "cdm.duckdb") as store, pytest.raises(LoadError) as info:
+        load_cdm(store, src)
+    assert str(info.value) == (
+        "concept.csv data row 2, field valid_start_date: "
+        "not a date (expected YYYYMMDD, as in the file's first row)"
+    )

@@ -28,12 +28,14 @@ _PROBLEM = {
 }
 
 
-def _bad_type(field: schema.Field) -> str | None:
+def _bad_type(field: schema.Field, layout: Layout) -> str | None:
     """A predicate on the text column that is true when the value does not parse as the spec's type."""
     col = field.name
     if field.kind == "varchar":
         return None
-    if field.kind == "integer":
+    if field.kind == "date" and layout.date_format:
+        ok = f"try_strptime({col}, {sql_str(layout.date_format)}) IS NOT NULL"
+    elif field.kind == "integer":
         ok = f"regexp_full_match({col}, {sql_str(INTEGER_PATTERN)}) AND TRY_CAST({col} AS BIGINT) IS NOT NULL"
     else:
         ok = f"TRY_CAST({col} AS {field.sql_type('duckdb')}) IS NOT NULL"
@@ -77,9 +79,12 @@ class Diagnoser:
         checks: list[tuple[str, str, str]] = []  # (predicate, field, problem)
         for name in layout.columns:
             field = table.field(name)
-            bad = _bad_type(field)
+            bad = _bad_type(field, layout)
             if bad is not None:
-                checks.append((bad, name, _PROBLEM[field.kind]))
+                problem = _PROBLEM[field.kind]
+                if field.kind == "date" and layout.date_format:
+                    problem = "not a date (expected YYYYMMDD, as in the file's first row)"
+                checks.append((bad, name, problem))
             if field.required:
                 checks.append((f"{name} IS NULL", name, "a required value is missing"))
             if field.max_length is not None:
@@ -129,7 +134,10 @@ class Diagnoser:
         try:
             # Undecodable bytes become U+FFFD, so the row (a record, not a line) can be counted.
             with src.path.open(encoding="utf-8-sig", errors="replace", newline="") as fh:
-                reader = csv.reader(fh, delimiter=layout.delimiter, strict=True)
+                if layout.quoted:
+                    reader = csv.reader(fh, delimiter=layout.delimiter, strict=True)
+                else:
+                    reader = csv.reader(fh, delimiter=layout.delimiter, quoting=csv.QUOTE_NONE)
                 next(reader, None)
                 for n, fields in enumerate(reader, start=1):
                     if fields and len(fields) != width:

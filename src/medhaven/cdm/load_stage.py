@@ -15,6 +15,7 @@ optional column may be absent (it loads as NULL).
 from __future__ import annotations
 
 import csv
+import re
 from dataclasses import dataclass
 
 import duckdb
@@ -43,6 +44,13 @@ class Layout:
 
     columns: tuple[str, ...]
     delimiter: str = ","
+    #: ``strptime`` format of date fields when not ISO (Athena writes ``YYYYMMDD``).
+    date_format: str | None = None
+
+    @property
+    def quoted(self) -> bool:
+        """Whether ``"`` quotes values (not in tab-separated Athena exports, where it is literal)."""
+        return self.delimiter != "\t"
 
     def fields(self, table_name: str) -> list[str]:
         """The file's columns in the table's specification order."""
@@ -58,9 +66,11 @@ class Layout:
             bare(c): "VARCHAR" if all_varchar else _read_type(table.field(c)) for c in self.columns
         }
         struct = "{" + ", ".join(f"{sql_str(c)}: {sql_str(t)}" for c, t in types.items()) + "}"
+        quoting = "quote='\"', escape='\"'" if self.quoted else "quote='', escape=''"
+        dates = f", dateformat={sql_str(self.date_format)}" if self.date_format else ""
         return (
             f"read_csv({sql_str(str(src.path))}, header=true, auto_detect=false, "
-            f"columns={struct}, delim={sql_str(self.delimiter)}, quote='\"', escape='\"', "
+            f"columns={struct}, delim={sql_str(self.delimiter)}, {quoting}{dates}, "
             "strict_mode=true)"
         )
 
@@ -108,14 +118,27 @@ def read_layout(con: duckdb.DuckDBPyConnection, src: SourceFile) -> Layout:
         # Decode only the first line: a bad byte further down is the data's problem, not the header's.
         with src.path.open("rb") as fh:
             first = fh.readline().decode("utf-8-sig")
+            second = fh.readline().decode("utf-8", errors="replace")
     except UnicodeDecodeError as exc:
         raise LoadError(f"{src.display} line 1: the header is not UTF-8 text") from exc
     if not first.strip():
         raise LoadError(f"{src.display} line 1: the header line is empty")
     # Athena vocabulary exports are tab-separated; everything else here is comma-separated.
     delimiter = "\t" if first.count("\t") > first.count(",") else ","
-    names = next(csv.reader([first], delimiter=delimiter))
-    return Layout(columns=_check_header(src, names), delimiter=delimiter)
+    columns = _check_header(src, next(csv.reader([first], delimiter=delimiter)))
+    return Layout(
+        columns=columns, delimiter=delimiter, date_format=_date_format(src, columns, second)
+    )
+
+
+def _date_format(src: SourceFile, columns: tuple[str, ...], line: str) -> str | None:
+    """``%Y%m%d`` when the first data row writes its dates as Athena does, else ``None`` (ISO)."""
+    cells = line.rstrip("\r\n").split("\t" if "\t" in line else ",")
+    table = schema.table(src.table)
+    for name, cell in zip(columns, cells, strict=False):
+        if table.field(name).kind == "date" and re.fullmatch(r"\d{8}", cell.strip('" ')):
+            return "%Y%m%d"
+    return None
 
 
 def guarded_integer(expr: str) -> str:
