@@ -175,3 +175,29 @@ def test_athena_bad_date_names_row(tmp_path: Path) -> None:
         "concept.csv data row 2, field valid_start_date: "
         "not a date (expected YYYYMMDD, as in the file's first row)"
     )
+
+
+def test_parquet_float_ids(tmp_path: Path) -> None:
+    """Whole-number floats load as integers; a fraction is an error naming the row."""
+    src = tmp_path / "pq"
+    src.mkdir()
+    person = {
+        "person_id": [1.0, 2.0, 3.0],
+        "gender_concept_id": [8507, 8507, 8532],
+        "year_of_birth": [1990.0, 1980.0, 1970.0],
+        "race_concept_id": [0, 0, 0],
+        "ethnicity_concept_id": [0, 0, 0],
+    }
+    pq.write_table(pa.table(person), src / "person.parquet")
+    with open_store(tmp_path / "ok.duckdb") as store:
+        load_cdm(store, src)
+        assert store.fetchall("SELECT person_id, year_of_birth FROM person ORDER BY 1") == [
+            (1, 1990),
+            (2, 1980),
+            (3, 1970),
+        ]
+    person["person_id"] = [1.0, 2.0, 2.5]
+    pq.write_table(pa.table(person), src / "person.parquet")
+    with open_store(tmp_path / "bad.duckdb") as store, pytest.raises(LoadError) as info:
+        load_cdm(store, src)
+    assert str(info.value) == "person.parquet data row 3, field person_id: not an integer"

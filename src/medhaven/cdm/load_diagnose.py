@@ -60,7 +60,13 @@ class Diagnoser:
         if name in self._views:
             return name
         if src.format == "parquet":
-            cols = ", ".join(f"CAST({c} AS VARCHAR) AS {c}" for c in layout.columns)
+            table = schema.table(src.table)
+            cols = ", ".join(
+                f"{layout.integer_text(c)} AS {c}"
+                if table.field(c).kind == "integer"
+                else f"CAST({c} AS VARCHAR) AS {c}"
+                for c in layout.columns
+            )
             body = (
                 f"SELECT file_row_number + 1 AS _rn, {cols} FROM "
                 f"read_parquet({sql_str(str(src.path))}, file_row_number=true)"

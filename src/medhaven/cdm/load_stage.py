@@ -46,6 +46,25 @@ class Layout:
     delimiter: str = ","
     #: ``strptime`` format of date fields when not ISO (Athena writes ``YYYYMMDD``).
     date_format: str | None = None
+    #: DuckDB types of the columns of a Parquet file (empty for CSV).
+    source_types: tuple[str, ...] = ()
+
+    def integer_text(self, name: str) -> str:
+        """A text expression for an integer field: the column itself for CSV, canonical for Parquet.
+
+        A Parquet float holding a whole number (pandas writes ``1.0`` for an
+        int column with gaps) becomes ``'1'``; any other float keeps its
+        fraction, so the integer pattern rejects it.
+        """
+        if not self.source_types:
+            return name
+        stype = self.source_types[self.columns.index(name)].upper()
+        if stype.startswith(("FLOAT", "DOUBLE", "DECIMAL", "REAL")):
+            return (
+                f"CASE WHEN isfinite({name}) AND {name} = trunc({name}) "
+                f"THEN CAST(CAST({name} AS HUGEINT) AS VARCHAR) ELSE CAST({name} AS VARCHAR) END"
+            )
+        return f"CAST({name} AS VARCHAR)"
 
     @property
     def quoted(self) -> bool:
@@ -108,12 +127,13 @@ def read_layout(con: duckdb.DuckDBPyConnection, src: SourceFile) -> Layout:
     if src.format == "parquet":
         try:
             rows = con.execute(f"DESCRIBE SELECT * FROM read_parquet({sql_str(str(src.path))})")
-            names = [r[0] for r in rows.fetchall()]
+            described = rows.fetchall()
         except duckdb.Error as exc:
             raise LoadError(
                 f"{src.display}: not a readable Parquet file", detail=type(exc).__name__
             ) from exc
-        return Layout(columns=_check_header(src, names))
+        columns = _check_header(src, [r[0] for r in described])
+        return Layout(columns=columns, source_types=tuple(str(r[1]) for r in described))
     try:
         # Decode only the first line: a bad byte further down is the data's problem, not the header's.
         with src.path.open("rb") as fh:
@@ -162,8 +182,7 @@ def select_sql(src: SourceFile, layout: Layout) -> str:
         field = table.field(name)
         sql_type = field.sql_type("duckdb")
         if field.kind == "integer":
-            text = f"CAST({field.name} AS VARCHAR)" if src.format == "parquet" else field.name
-            exprs.append(f"{guarded_integer(text)} AS {field.name}")
+            exprs.append(f"{guarded_integer(layout.integer_text(name))} AS {field.name}")
         elif src.format == "parquet" or field.kind == "varchar":
             exprs.append(f"CAST({field.name} AS {sql_type}) AS {field.name}")
         else:
