@@ -29,6 +29,7 @@ CATALOGUE: dict[str, ErrorSpec] = {
     "not_found": ErrorSpec("Not found", 404, 5),
     "config_error": ErrorSpec("Invalid configuration", 400, 6),
     "check_failed": ErrorSpec("Quality checks failed", 422, 7),
+    "budget_exhausted": ErrorSpec("Privacy budget exhausted", 403, 8),
 }
 
 

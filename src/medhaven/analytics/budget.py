@@ -27,13 +27,12 @@ from pathlib import Path
 from typing import ClassVar, Literal
 
 from medhaven.analytics.noise import epsilon_from_rho, rho_from_epsilon_delta
-from medhaven.errors import CATALOGUE, ConfigError, ErrorSpec, MedHavenError, NotFound, StoreError
+from medhaven.errors import ConfigError, MedHavenError, NotFound, StoreError
 
 Composition = Literal["basic", "zcdp"]
 
 _TOL = 1e-12
 # Until the shared catalogue has an entry for this code, present it like this.
-_FALLBACK_SPEC = ErrorSpec("Privacy budget exhausted", 403, 8)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS budget (
@@ -60,11 +59,6 @@ class BudgetExhausted(MedHavenError):
     """A release would spend more privacy budget than the project has left."""
 
     code: ClassVar[str] = "budget_exhausted"
-
-    @property
-    def spec(self) -> ErrorSpec:
-        """The catalogue entry for ``budget_exhausted`` (a local default until it is added)."""
-        return CATALOGUE.get(self.code, _FALLBACK_SPEC)
 
 
 @dataclass(frozen=True)

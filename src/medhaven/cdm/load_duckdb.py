@@ -87,6 +87,12 @@ def load_into_duckdb(
     store: DuckDBStore, files: list[SourceFile], diag: Diagnoser, notify: Notify
 ) -> dict[str, int]:
     """Load ``files`` into ``store`` all-or-nothing; return rows added per table."""
+    # Row order inside a CDM table carries no meaning, and letting DuckDB write
+    # in any order makes large loads about a quarter faster. Error row numbers
+    # do not depend on it (the Diagnoser re-reads the file on its own).
+    row = store.con.execute("SELECT current_setting('preserve_insertion_order')").fetchone()
+    preserve = bool(row[0]) if row else True
+    store.con.execute("SET preserve_insertion_order = false")
     try:
         return _load(store, files, diag, notify)
     except duckdb.Error as exc:
@@ -94,6 +100,8 @@ def load_into_duckdb(
             f"writing to DuckDB store {store.location} failed; nothing was written",
             detail=type(exc).__name__,
         ) from exc
+    finally:
+        store.con.execute(f"SET preserve_insertion_order = {'true' if preserve else 'false'}")
 
 
 def _load(

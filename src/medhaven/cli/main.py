@@ -8,7 +8,7 @@ import sys
 import typer
 
 from medhaven import __version__
-from medhaven.cli import cdm, deid, demo, synth
+from medhaven.cli import cdm, deid, demo, disclosure, synth
 from medhaven.errors import MedHavenError
 
 app = typer.Typer(
@@ -20,6 +20,7 @@ app = typer.Typer(
 )
 app.add_typer(cdm.app, name="cdm")
 app.add_typer(deid.app, name="deid")
+app.add_typer(disclosure.app, name="disclosure")
 app.command("synth")(synth.synth)
 app.command("demo")(demo.demo)
 

@@ -54,7 +54,21 @@ _HOSPITAL_EN = re.compile(
 _HOSPITAL_WORDS_BEFORE = re.compile(r"(?:(?:[A-Z][\w'&.-]*|\d{1,4}|of|and|&) ){1,6}$")
 _HOSPITAL_OF_AFTER = re.compile(r" of (?:[A-Z][\w'-]*)(?: [A-Z][\w'-]*){0,3}")
 _GENERIC_LEAD = frozenset(
-    ["The", "A", "An", "This", "That", "Our", "Your", "His", "Her", "Their", "Outpatient", "Local", "Private"]
+    [
+        "The",
+        "A",
+        "An",
+        "This",
+        "That",
+        "Our",
+        "Your",
+        "His",
+        "Her",
+        "Their",
+        "Outpatient",
+        "Local",
+        "Private",
+    ]
 )
 
 _ID_LABEL = re.compile(

@@ -49,13 +49,37 @@ _NUM = re.compile(
 _TRIGGER = re.compile(r"\+?\d+")
 # Representative numbers really in use (1588-xxxx...); "1500-2000 mL" is not a phone.
 _REP_PREFIXES = frozenset(
-    ["1522", "1533", "1544", "1566", "1577", "1588", "1599", "1600", "1644", "1661", "1666", "1668", "1670", "1688", "1800", "1811", "1833", "1855", "1877", "1899"]
+    [
+        "1522",
+        "1533",
+        "1544",
+        "1566",
+        "1577",
+        "1588",
+        "1599",
+        "1600",
+        "1644",
+        "1661",
+        "1666",
+        "1668",
+        "1670",
+        "1688",
+        "1800",
+        "1811",
+        "1833",
+        "1855",
+        "1877",
+        "1899",
+    ]
 )
 _UNIT_AFTER = re.compile(r"\s?(?:mL|ml|mg|cc|kcal|g\b|IU|U\b|mcg|%|회|명|원|개|cm|mm|kg)")
 _PHONE_GROUPS = ("mobile", "land", "intl", "rep", "usphone")
 _RRN_WEIGHTS = (2, 3, 4, 5, 6, 7, 8, 9, 2, 3, 4, 5)
 _MONTHS = {
-    m: i + 1 for i, m in enumerate(["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"])
+    m: i + 1
+    for i, m in enumerate(
+        ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
+    )
 }
 
 

@@ -22,11 +22,50 @@ from medhaven.deid.text.spans import Span
 Mode = Literal["tag", "surrogate"]
 
 _KO_SUR = "김이박최정강조윤장임한오서신권황안송전홍"
-_KO_GIVEN = (
-    ["민준", "서연", "도윤", "하은", "지호", "수빈", "예준", "지우", "현우", "채원", "건우", "윤서", "선우", "다은", "우진", "소율"]
-)
-_EN_FIRST = ["Alex", "Jamie", "Morgan", "Taylor", "Jordan", "Casey", "Riley", "Avery", "Quinn", "Drew", "Robin", "Sam"]
-_EN_LAST = ["Moreau", "Lindqvist", "Okafor", "Brennan", "Castillo", "Novak", "Haddad", "Varga", "Whitlock", "Sato"]
+_KO_GIVEN = [
+    "민준",
+    "서연",
+    "도윤",
+    "하은",
+    "지호",
+    "수빈",
+    "예준",
+    "지우",
+    "현우",
+    "채원",
+    "건우",
+    "윤서",
+    "선우",
+    "다은",
+    "우진",
+    "소율",
+]
+_EN_FIRST = [
+    "Alex",
+    "Jamie",
+    "Morgan",
+    "Taylor",
+    "Jordan",
+    "Casey",
+    "Riley",
+    "Avery",
+    "Quinn",
+    "Drew",
+    "Robin",
+    "Sam",
+]
+_EN_LAST = [
+    "Moreau",
+    "Lindqvist",
+    "Okafor",
+    "Brennan",
+    "Castillo",
+    "Novak",
+    "Haddad",
+    "Varga",
+    "Whitlock",
+    "Sato",
+]
 _KO_HOSPITAL = ["가람", "나래", "다온", "라온", "마루", "바름", "새솔", "아라"]
 _EN_HOSPITAL = ["Alder", "Birch", "Cedar", "Maple", "Willow", "Aspen", "Rowan", "Linden"]
 _KO_ROADS = ["가상로", "예시로", "보기길", "샘플대로"]
