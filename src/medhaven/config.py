@@ -23,6 +23,26 @@ class Settings(BaseSettings):
         description="Smallest count a node releases; smaller counts are suppressed.",
     )
     log_level: str = Field(default="INFO", description="Python logging level for MedHaven.")
+    hub_database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL of the hub database; unset means SQLite at DATA_DIR/hub.db.",
+    )
+    hub_url: str = Field(
+        default="http://127.0.0.1:8700",
+        description="Hub address the command-line client talks to.",
+    )
+    hub_token: str | None = Field(
+        default=None,
+        description="API token for the command-line client (overrides the saved login).",
+    )
+    hub_credentials: Path | None = Field(
+        default=None,
+        description="File where `medhaven login` saves its API token (default ~/.config/medhaven/hub.json).",
+    )
+    hub_secure_cookies: bool = Field(
+        default=True,
+        description="Mark hub session cookies Secure (HTTPS only); switch off for plain-HTTP loopback.",
+    )
     test_postgres_url: str | None = Field(
         default=None,
         description="PostgreSQL URL the test suite uses for its PostgreSQL runs.",

@@ -30,6 +30,12 @@ CATALOGUE: dict[str, ErrorSpec] = {
     "config_error": ErrorSpec("Invalid configuration", 400, 6),
     "check_failed": ErrorSpec("Quality checks failed", 422, 7),
     "budget_exhausted": ErrorSpec("Privacy budget exhausted", 403, 8),
+    "unauthorized": ErrorSpec("Not signed in", 401, 9),
+    "forbidden": ErrorSpec("Not allowed", 403, 10),
+    "conflict": ErrorSpec("Conflicts with the current state", 409, 11),
+    "conflict_of_interest": ErrorSpec("Conflict of interest", 403, 12),
+    "rate_limited": ErrorSpec("Too many attempts", 429, 13),
+    "hub_unreachable": ErrorSpec("The hub could not be reached", 503, 14),
 }
 
 
@@ -96,15 +102,57 @@ class CheckFailed(MedHavenError):
     code = "check_failed"
 
 
+class Unauthorized(MedHavenError):
+    """No valid credentials: sign in or pass an API token."""
+
+    code = "unauthorized"
+
+
+class Forbidden(MedHavenError):
+    """Signed in, but none of the caller's roles may do this."""
+
+    code = "forbidden"
+
+
+class Conflict(MedHavenError):
+    """The request conflicts with the current state (already decided, duplicate, ...)."""
+
+    code = "conflict"
+
+
+class ConflictOfInterest(MedHavenError):
+    """A reviewer from the requesting organisation may not review the request."""
+
+    code = "conflict_of_interest"
+
+
+class RateLimited(MedHavenError):
+    """Too many attempts (login rate limit or account lockout)."""
+
+    code = "rate_limited"
+
+
+class HubUnreachable(MedHavenError):
+    """The hub did not answer (client side)."""
+
+    code = "hub_unreachable"
+
+
 __all__ = [
     "CATALOGUE",
     "CheckFailed",
     "ConfigError",
+    "Conflict",
+    "ConflictOfInterest",
     "ErrorSpec",
+    "Forbidden",
+    "HubUnreachable",
     "InvalidInput",
     "LoadError",
     "MedHavenError",
     "NotFound",
+    "RateLimited",
     "SchemaError",
     "StoreError",
+    "Unauthorized",
 ]
