@@ -24,10 +24,16 @@ from test_checks_builders import (
 )
 
 from medhaven.cdm import CdmStore
-from medhaven.cdm.checks import MEASUREMENT_RANGES, THRESHOLDS, CheckReport, run_checks
+from medhaven.cdm.checks import (
+    MEASUREMENT_RANGES,
+    PERSON_COMPLETENESS_THRESHOLDS,
+    THRESHOLDS,
+    CheckReport,
+    run_checks,
+)
 from medhaven.errors import SchemaError
 
-# measurePersonCompleteness takes its threshold from the CDM spec, per table.
+# measurePersonCompleteness takes its threshold per table from DQD's defaults.
 ALL_CHECKS = set(THRESHOLDS) | {"measurePersonCompleteness"}
 
 
@@ -88,6 +94,45 @@ def test_person_completeness_counts_persons_without_rows(store: CdmStore) -> Non
     _assert_counts(report, "measurePersonCompleteness", "condition_occurrence", None,
                    violated=len(missing), denominator=len(persons))  # fmt: skip
     assert report.find("measurePersonCompleteness", table="visit_occurrence").status == "pass"
+
+
+def test_person_completeness_thresholds_are_dqd_defaults() -> None:
+    # OHDSI DataQualityDashboard v2, inst/csv/OMOP_CDMv5.4_Table_Level.csv,
+    # measurePersonCompletenessThreshold (percent), typed here from that file.
+    dqd = {"observation_period": 0.0, "visit_occurrence": 95.0, "condition_occurrence": 95.0,
+           "drug_exposure": 95.0, "procedure_occurrence": 95.0, "measurement": 95.0,
+           "observation": 95.0, "condition_era": 95.0, "drug_era": 95.0, "death": 100.0,
+           "device_exposure": 100.0, "note": 100.0, "specimen": 100.0}  # fmt: skip
+    for table, threshold in dqd.items():
+        assert PERSON_COMPLETENESS_THRESHOLDS[table] == threshold, table
+    # DQD does not measure person completeness on these tables.
+    assert not {"person", "provider", "concept", "cost"} & set(PERSON_COMPLETENESS_THRESHOLDS)
+
+
+def test_person_completeness_applies_the_dqd_threshold_per_table(store: CdmStore) -> None:
+    data = clean_cdm()
+    # 36 more persons, each with an observation period but no other row: 36 of 40 persons
+    # (90 %) have no condition, and one of them (2.5 %) also lacks an observation period.
+    extra = [dict(data["person"][1], person_id=pid) for pid in range(5, 41)]
+    data["person"] += extra
+    data["observation_period"] += [
+        dict(data["observation_period"][0], observation_period_id=p["person_id"],
+             person_id=p["person_id"])
+        for p in extra[1:]
+    ]  # fmt: skip
+    report = _check(store, data)
+    _assert_counts(report, "measurePersonCompleteness", "condition_occurrence", None,
+                   violated=36, denominator=40)  # fmt: skip
+    assert report.find("measurePersonCompleteness", table="condition_occurrence").status == "pass"
+    _assert_counts(report, "measurePersonCompleteness", "observation_period", None,
+                   violated=1, denominator=40)  # fmt: skip
+    assert report.find("measurePersonCompleteness", table="observation_period").status == "fail"
+
+    # 39 of 40 persons without a condition (97.5 %) is above DQD's 95 %.
+    store.execute("DELETE FROM condition_occurrence WHERE person_id <> 1")
+    report = run_checks(store, tables=CHECKED_TABLES)
+    r = report.find("measurePersonCompleteness", table="condition_occurrence")
+    assert (r.violated, r.denominator, r.threshold, r.status) == (39, 40, 95.0, "fail")
 
 
 def test_is_required_counts_nulls_per_field(store: CdmStore) -> None:

@@ -9,11 +9,17 @@ passed.
 from __future__ import annotations
 
 from medhaven.cdm.checks.model import CheckReport, CheckResult, CheckSpec, Level, Status
-from medhaven.cdm.checks.plausible import MEASUREMENT_RANGES, THRESHOLDS, MeasurementRange
+from medhaven.cdm.checks.plausible import (
+    MEASUREMENT_RANGES,
+    PERSON_COMPLETENESS_THRESHOLDS,
+    THRESHOLDS,
+    MeasurementRange,
+)
 from medhaven.cdm.checks.runner import default_tables, run_checks
 
 __all__ = [
     "MEASUREMENT_RANGES",
+    "PERSON_COMPLETENESS_THRESHOLDS",
     "THRESHOLDS",
     "CheckReport",
     "CheckResult",

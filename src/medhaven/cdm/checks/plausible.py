@@ -32,6 +32,34 @@ THRESHOLDS: dict[str, float] = {
     "plausibleValueHigh": 1.0,
 }
 
+# measurePersonCompleteness: the tables DQD measures and its default threshold for each
+# (percent of persons with no row in the table above which the check fails). From OHDSI
+# DataQualityDashboard v2, inst/csv/OMOP_CDMv5.4_Table_Level.csv, column
+# measurePersonCompletenessThreshold (the same figures as
+# inst/csv/thresholdsLongFormat/long_OMOP_CDMv5.4_Table_Level.csv). Every person must have an
+# observation period (0); most people have a visit, a diagnosis, a drug, a procedure, a
+# measurement or an observation, but a healthy one legitimately has none of one kind (95);
+# tables that many sites never fill are measured for information only (100, never fails).
+# The CDM specification's own Table_Level.csv says 0 for every table, which no real site meets.
+PERSON_COMPLETENESS_THRESHOLDS: dict[str, float] = {
+    "observation_period": 0.0,
+    "visit_occurrence": 95.0,
+    "visit_detail": 100.0,
+    "condition_occurrence": 95.0,
+    "drug_exposure": 95.0,
+    "procedure_occurrence": 95.0,
+    "device_exposure": 100.0,
+    "measurement": 95.0,
+    "observation": 95.0,
+    "death": 100.0,
+    "note": 100.0,
+    "specimen": 100.0,
+    "payer_plan_period": 100.0,
+    "drug_era": 95.0,
+    "dose_era": 100.0,
+    "condition_era": 95.0,
+}
+
 # DQD allows events up to 60 days after death (late claims, post-mortem results).
 DEATH_GRACE_DAYS = 60
 
@@ -104,6 +132,7 @@ __all__ = [
     "EVENT_TABLES",
     "IGNORED_DATE_FIELDS",
     "MEASUREMENT_RANGES",
+    "PERSON_COMPLETENESS_THRESHOLDS",
     "THRESHOLDS",
     "MeasurementRange",
 ]

@@ -2,9 +2,10 @@
 
 cdmTable and cdmField compare the store with the CDM v5.4 specification (one
 "row" each: violated 1 of 1 when missing). measurePersonCompleteness is the
-share of persons with no row in the table, failing above the specification's
-``person_completeness_threshold`` (percent), as DQD defines it; an empty
-table passes with denominator 0, as every check on an empty table does.
+share of persons with no row in the table, failing above DQD's default
+threshold for that table (:data:`PERSON_COMPLETENESS_THRESHOLDS`: 0 % for
+observation_period, 95 % for most clinical event tables); an empty table
+passes with denominator 0, as every check on an empty table does.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 from medhaven.cdm import schema
 from medhaven.cdm.checks.measure import Counts, StoreFacts, run_counts
 from medhaven.cdm.checks.model import CheckResult, CheckSpec
+from medhaven.cdm.checks.plausible import PERSON_COMPLETENESS_THRESHOLDS
 from medhaven.cdm.store import CdmStore
 
 
@@ -41,11 +43,11 @@ def person_completeness(
     store: CdmStore, facts: StoreFacts, table: schema.Table
 ) -> list[CheckResult]:
     """measurePersonCompleteness: persons without any row in ``table``."""
-    if not table.measure_person_completeness:
+    threshold = PERSON_COMPLETENESS_THRESHOLDS.get(table.name)
+    if threshold is None:
         return []
     if not (facts.has("person", "person_id") and facts.has(table.name, "person_id")):
         return []
-    threshold = table.person_completeness_threshold or 0.0
     spec = CheckSpec("measurePersonCompleteness", "TABLE", table.name, threshold=threshold)
     # An empty table is "not populated at this site": it passes with denominator 0,
     # like every other check on an empty table, rather than failing for every person.
