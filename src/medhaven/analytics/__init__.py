@@ -7,11 +7,20 @@
 * :mod:`.disclosure`: single counts (cohort sizes);
 * :mod:`.dominance`: (n, k), p% and threshold rules for sums;
 * :mod:`.noise`, :mod:`.budget`, :mod:`.private`: differential privacy with a
-  persisted per-project budget.
+  persisted per-project budget;
+* :mod:`.characterize`: dataset summaries, cohort Table 1 and incidence, released
+  through the above.
 """
 
 from medhaven.analytics.audit import CellInterval, audit_table
 from medhaven.analytics.budget import BudgetExhausted, BudgetState, Cost, PrivacyLedger
+from medhaven.analytics.characterize import (
+    characterize_cohort,
+    characterize_dataset,
+    incidence,
+    release_cohort,
+    release_dataset,
+)
 from medhaven.analytics.disclosure import release_count
 from medhaven.analytics.dominance import is_dominated, required_widths, suppress_sums
 from medhaven.analytics.policy import DEFAULT_POLICY, DisclosurePolicy
@@ -44,10 +53,15 @@ __all__ = [
     "Status",
     "TableStructure",
     "audit_table",
+    "characterize_cohort",
+    "characterize_dataset",
     "hierarchical",
+    "incidence",
     "is_dominated",
     "one_way",
+    "release_cohort",
     "release_count",
+    "release_dataset",
     "required_widths",
     "suppress_counts",
     "suppress_sums",
