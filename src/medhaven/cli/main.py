@@ -8,7 +8,7 @@ import sys
 import typer
 
 from medhaven import __version__
-from medhaven.cli import cdm, deid, demo, disclosure, synth
+from medhaven.cli import cdm, characterize, deid, demo, disclosure, synth
 from medhaven.errors import MedHavenError
 
 app = typer.Typer(
@@ -19,6 +19,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(cdm.app, name="cdm")
+app.add_typer(characterize.app, name="characterize")
 app.add_typer(deid.app, name="deid")
 app.add_typer(disclosure.app, name="disclosure")
 app.command("synth")(synth.synth)

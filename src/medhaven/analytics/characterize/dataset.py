@@ -129,7 +129,10 @@ def demographic_sections(
         ),
     ]
     if by_year:
-        order = sorted(by_year, key=int)
+        # Every year between the first and last, so empty years are cells too (the
+        # policy decides whether a zero may be shown).
+        years = [int(y) for y in by_year]
+        order = [str(y) for y in range(min(years), max(years) + 1)]
         sections.append(
             CountTable(
                 "persons_by_year_of_birth",
