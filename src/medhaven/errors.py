@@ -36,6 +36,7 @@ CATALOGUE: dict[str, ErrorSpec] = {
     "conflict_of_interest": ErrorSpec("Conflict of interest", 403, 12),
     "rate_limited": ErrorSpec("Too many attempts", 429, 13),
     "hub_unreachable": ErrorSpec("The hub could not be reached", 503, 14),
+    "internal_error": ErrorSpec("Internal error", 500, 15),
 }
 
 

@@ -1,0 +1,130 @@
+"""The FastAPI application: routers under ``/api/v1``, the permission guard, one error handler."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from medhaven import __version__
+from medhaven.errors import CATALOGUE, MedHavenError
+from medhaven.hub.api import audit_routes, auth, datasets, grants, projects, requests, users
+from medhaven.hub.api.deps import HubState, authorize
+from medhaven.hub.db import Database, database_url
+from medhaven.hub.permissions import V1
+from medhaven.hub.ratelimit import LoginLimiter
+from medhaven.hub.schemas import ErrorResponse
+
+log = logging.getLogger(__name__)
+API_PREFIX = V1
+_HTTP_CODES = {
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    409: "conflict",
+    429: "rate_limited",
+}
+
+
+@dataclass(frozen=True)
+class HubConfig:
+    """How to run one hub: where its database is and its policy knobs."""
+
+    database_url: str
+    min_cell_count: int = 5
+    secure_cookies: bool = True
+    login_attempts_per_minute: int = 30
+
+    @classmethod
+    def for_data_dir(cls, data_dir: Path, *, url: str | None = None, **kw: object) -> HubConfig:
+        """SQLite in ``data_dir`` unless ``url`` names another database."""
+        return cls(database_url=database_url(data_dir=data_dir, url=url), **kw)  # type: ignore[arg-type]
+
+
+def error_json(code: str, message: str) -> JSONResponse:
+    """The one JSON error shape, with the status from the catalogue."""
+    spec = CATALOGUE[code]
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=spec.http_status)
+
+
+def _validation_message(exc: RequestValidationError) -> str:
+    errors = exc.errors()
+    if not errors:
+        return "the request is not valid"
+    first = errors[0]
+    where = ".".join(str(p) for p in first.get("loc", ()) if p != "body") or "request"
+    # the message names the field and the rule, never the value that was sent
+    return f"{where}: {first.get('msg', 'invalid')}"[:300]
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(MedHavenError)
+    async def _medhaven(_request: Request, exc: MedHavenError) -> JSONResponse:
+        if exc.detail:
+            log.info("%s: %s", exc.code, exc.detail)
+        return error_json(exc.code, exc.message)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        return error_json("invalid_input", _validation_message(exc))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = _HTTP_CODES.get(exc.status_code)
+        if code is None:
+            status = exc.status_code if 400 <= exc.status_code < 600 else 400
+            return JSONResponse(
+                {"error": {"code": "invalid_input", "message": str(exc.detail)[:200]}},
+                status_code=status,
+            )
+        return error_json(code, str(exc.detail)[:200])
+
+    @app.exception_handler(Exception)
+    async def _internal(_request: Request, exc: Exception) -> JSONResponse:
+        log.error("internal error: %s", type(exc).__name__)
+        return error_json("internal_error", "internal error; the operator's log has the detail")
+
+
+def create_app(config: HubConfig, *, database: Database | None = None) -> FastAPI:
+    """A hub application; the database is migrated to head when it starts."""
+    db = database or Database(config.database_url)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        if database is None:
+            db.close()
+
+    app = FastAPI(
+        title="MedHaven hub",
+        version=__version__,
+        description="Organisations, projects, the dataset catalogue, access requests, reviews, grants, audit.",
+        lifespan=lifespan,
+        responses={
+            400: {"model": ErrorResponse},
+            401: {"model": ErrorResponse},
+            403: {"model": ErrorResponse},
+        },
+    )
+    app.state.hub = HubState(
+        db=db,
+        min_cell_count=config.min_cell_count,
+        secure_cookies=config.secure_cookies,
+        limiter=LoginLimiter(attempts=config.login_attempts_per_minute),
+    )
+    for module in (auth, users, datasets, projects, requests, grants, audit_routes):
+        # each router carries the full /api/v1 prefix itself, so the matched route's path is
+        # the complete template the permission table is keyed by
+        app.include_router(module.router, dependencies=[Depends(authorize)])
+    _install_error_handlers(app)
+    return app
+
+
+__all__ = ["API_PREFIX", "HubConfig", "create_app", "error_json"]

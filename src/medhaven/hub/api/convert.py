@@ -1,0 +1,54 @@
+"""ORM rows to ``*Public`` response models (the only shapes that leave the API)."""
+
+from __future__ import annotations
+
+from medhaven.hub.models import AccessRequest, Dataset, Grant, Project
+from medhaven.hub.schemas import (
+    DatasetPublic,
+    GrantPublic,
+    ProjectPublic,
+    RequestPublic,
+    ReviewPublic,
+)
+from medhaven.hub.services.access import grant_status
+
+
+def dataset_public(ds: Dataset) -> DatasetPublic:
+    """A catalogue entry."""
+    return DatasetPublic.model_validate(
+        {
+            **{c: getattr(ds, c) for c in DatasetPublic.model_fields if c != "domains"},
+            "domains": [d for d in ds.domains.split("|") if d],
+        }
+    )
+
+
+def project_public(p: Project) -> ProjectPublic:
+    """A project with its member ids."""
+    fields = {c: getattr(p, c) for c in ProjectPublic.model_fields if c != "member_ids"}
+    return ProjectPublic.model_validate(
+        {**fields, "member_ids": sorted(m.user_id for m in p.members)}
+    )
+
+
+def request_public(r: AccessRequest) -> RequestPublic:
+    """A request with its datasets and reviews."""
+    fields = {
+        c: getattr(r, c) for c in RequestPublic.model_fields if c not in {"dataset_ids", "reviews"}
+    }
+    return RequestPublic.model_validate(
+        {
+            **fields,
+            "dataset_ids": sorted(d.dataset_id for d in r.datasets),
+            "reviews": [ReviewPublic.model_validate(v) for v in r.reviews],
+        }
+    )
+
+
+def grant_public(g: Grant) -> GrantPublic:
+    """A grant with its status now."""
+    fields = {c: getattr(g, c) for c in GrantPublic.model_fields if c != "status"}
+    return GrantPublic.model_validate({**fields, "status": grant_status(g)})
+
+
+__all__ = ["dataset_public", "grant_public", "project_public", "request_public"]

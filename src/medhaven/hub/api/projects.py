@@ -1,0 +1,53 @@
+"""Projects: create, list (your own; all for oversight roles), view, add members."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from medhaven.hub.api.convert import project_public
+from medhaven.hub.api.deps import CurrentUser, PageDep, StateDep
+from medhaven.hub.permissions import V1
+from medhaven.hub.schemas import MemberAdd, Page, ProjectCreate, ProjectPublic
+from medhaven.hub.services import projects
+from medhaven.hub.services.common import paginate
+
+router = APIRouter(prefix=f"{V1}/projects", tags=["projects"])
+
+
+@router.get("", response_model=Page[ProjectPublic])
+def list_projects(state: StateDep, me: CurrentUser, page: PageDep) -> Page[ProjectPublic]:
+    """Projects you may see."""
+    with state.db.unit() as session:
+        rows, total = paginate(
+            session, projects.list_query(me), limit=page.limit, offset=page.offset
+        )
+        return Page(
+            items=[project_public(p) for p in rows],
+            total=total,
+            limit=page.limit,
+            offset=page.offset,
+        )
+
+
+@router.post("", response_model=ProjectPublic, status_code=201)
+def create(body: ProjectCreate, state: StateDep, me: CurrentUser) -> ProjectPublic:
+    """A new project that you lead."""
+    with state.db.unit() as session:
+        return project_public(projects.create(session, me, body))
+
+
+@router.get("/{project_id}", response_model=ProjectPublic)
+def view(project_id: int, state: StateDep, me: CurrentUser) -> ProjectPublic:
+    """One project."""
+    with state.db.unit() as session:
+        return project_public(projects.get_visible(session, me, project_id))
+
+
+@router.post("/{project_id}/members", response_model=ProjectPublic)
+def add_member(project_id: int, body: MemberAdd, state: StateDep, me: CurrentUser) -> ProjectPublic:
+    """Add a member (project lead only)."""
+    with state.db.unit() as session:
+        return project_public(projects.add_member(session, me, project_id, body.user_id))
+
+
+__all__ = ["router"]

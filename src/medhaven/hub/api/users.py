@@ -1,0 +1,93 @@
+"""Organisations, users and roles (admins), and ``/me``."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from sqlalchemy import select
+
+from medhaven.hub.api.deps import CurrentUser, PageDep, StateDep
+from medhaven.hub.models import Org, OrgKind, User
+from medhaven.hub.permissions import V1
+from medhaven.hub.schemas import OrgCreate, OrgPublic, Page, RoleGrant, UserCreate, UserPublic
+from medhaven.hub.services import identity
+from medhaven.hub.services.common import get_or_404, paginate
+
+router = APIRouter(prefix=V1, tags=["organisations and users"])
+
+
+@router.get("/me", response_model=UserPublic)
+def me(state: StateDep, me: CurrentUser) -> UserPublic:
+    """Who you are and which roles you hold where."""
+    with state.db.unit() as session:
+        return UserPublic.model_validate(get_or_404(session, User, me.user_id, "user"))
+
+
+@router.get("/orgs", response_model=Page[OrgPublic])
+def list_orgs(
+    state: StateDep, me: CurrentUser, page: PageDep, kind: OrgKind | None = None
+) -> Page[OrgPublic]:
+    """Organisations, optionally of one kind."""
+    stmt = select(Org).order_by(Org.id)
+    if kind is not None:
+        stmt = stmt.where(Org.kind == kind.value)
+    with state.db.unit() as session:
+        rows, total = paginate(session, stmt, limit=page.limit, offset=page.offset)
+        return Page(
+            items=[OrgPublic.model_validate(o) for o in rows],
+            total=total,
+            limit=page.limit,
+            offset=page.offset,
+        )
+
+
+@router.post("/orgs", response_model=OrgPublic, status_code=201)
+def create_org(body: OrgCreate, state: StateDep, me: CurrentUser) -> OrgPublic:
+    """A new organisation."""
+    with state.db.unit() as session:
+        return OrgPublic.model_validate(
+            identity.create_org(session, name=body.name, kind=body.kind, actor=me.actor)
+        )
+
+
+@router.get("/users", response_model=Page[UserPublic])
+def list_users(state: StateDep, me: CurrentUser, page: PageDep) -> Page[UserPublic]:
+    """All users."""
+    with state.db.unit() as session:
+        rows, total = paginate(
+            session, select(User).order_by(User.id), limit=page.limit, offset=page.offset
+        )
+        return Page(
+            items=[UserPublic.model_validate(u) for u in rows],
+            total=total,
+            limit=page.limit,
+            offset=page.offset,
+        )
+
+
+@router.post("/users", response_model=UserPublic, status_code=201)
+def create_user(body: UserCreate, state: StateDep, me: CurrentUser) -> UserPublic:
+    """A new user with a first role in an organisation."""
+    with state.db.unit() as session:
+        user = identity.create_user(
+            session,
+            email=body.email,
+            password=body.password,
+            name=body.name,
+            org_id=body.org_id,
+            role=body.role,
+            actor=me.actor,
+        )
+        return UserPublic.model_validate(user)
+
+
+@router.post("/users/{user_id}/roles", response_model=UserPublic)
+def add_role(user_id: int, body: RoleGrant, state: StateDep, me: CurrentUser) -> UserPublic:
+    """Give a user a role in an organisation."""
+    with state.db.unit() as session:
+        user = identity.add_role(
+            session, user_id=user_id, org_id=body.org_id, role=body.role, actor=me.actor
+        )
+        return UserPublic.model_validate(user)
+
+
+__all__ = ["router"]

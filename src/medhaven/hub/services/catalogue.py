@@ -1,0 +1,140 @@
+"""The dataset catalogue: custodians publish, everybody searches.
+
+Counts arrive as true counts from the custodian and are released through the
+node's disclosure rule (:func:`medhaven.analytics.release_count`: suppressed
+below the minimum cell count, then rounded) *before* they are stored, so the
+hub never keeps a small count at all.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Select, or_, select
+from sqlalchemy.orm import Session
+
+from medhaven.analytics import DisclosurePolicy, release_count
+from medhaven.errors import Forbidden, InvalidInput
+from medhaven.hub import audit
+from medhaven.hub.models import Dataset, Role
+from medhaven.hub.schemas import DatasetCreate
+from medhaven.hub.services.common import Principal, get_or_404, now_utc
+
+ROUNDING_BASE = 10
+
+
+def catalogue_policy(min_cell_count: int) -> DisclosurePolicy:
+    """Suppress below ``min_cell_count``, then round to the nearest 10."""
+    return DisclosurePolicy(min_cell_count=min_cell_count, rounding_base=ROUNDING_BASE)
+
+
+def _released(count: int, policy: DisclosurePolicy, name: str) -> dict[str, Any]:
+    out = release_count(count, policy, name=name)
+    return {"value": out.value, "marker": out.marker}
+
+
+def release_characterization(
+    summary: dict[str, dict[str, int]], policy: DisclosurePolicy
+) -> dict[str, dict[str, Any]]:
+    """Each ``{section: {label: count}}`` count released (suppressed/rounded) by ``policy``."""
+    return {
+        section: {
+            label: _released(n, policy, f"characterization.{section}") for label, n in cells.items()
+        }
+        for section, cells in summary.items()
+    }
+
+
+def publish(
+    session: Session, principal: Principal, data: DatasetCreate, *, min_cell_count: int
+) -> Dataset:
+    """Publish a dataset for a hospital in which the caller is a custodian."""
+    if not principal.roles.has(Role.CUSTODIAN, data.org_id):
+        raise Forbidden("you are not a custodian of that organisation")
+    if data.period_start and data.period_end and data.period_end < data.period_start:
+        raise InvalidInput("period_end: before period_start")
+    policy = catalogue_policy(min_cell_count)
+    count = release_count(data.person_count, policy, name="person_count")
+    ds = Dataset(
+        org_id=data.org_id,
+        name=data.name,
+        description=data.description,
+        cdm_version=data.cdm_version,
+        domains="|" + "|".join(sorted(set(data.domains))) + "|",
+        period_start=data.period_start,
+        period_end=data.period_end,
+        person_count=count.value,
+        person_count_marker=count.marker,
+        characterization=release_characterization(data.characterization, policy),
+        quality_summary=data.quality_summary,
+        terms_of_use=data.terms_of_use,
+        teaching=data.teaching,
+        required_approvals=data.required_approvals,
+        published_by=principal.user_id,
+        created_at=now_utc(),
+    )
+    session.add(ds)
+    session.flush()
+    audit.record(
+        session,
+        actor=principal.actor,
+        action="dataset.publish",
+        object_type="dataset",
+        object_id=ds.id,
+        details={"org_id": ds.org_id},
+    )
+    return ds
+
+
+def search_query(
+    *,
+    q: str | None = None,
+    org_id: int | None = None,
+    domain: str | None = None,
+    teaching: bool | None = None,
+    cdm_version: str | None = None,
+) -> Select[Any]:
+    """A select over datasets matching free text and filters."""
+    stmt = select(Dataset).order_by(Dataset.id)
+    if q:
+        pattern = (
+            "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_").lower() + "%"
+        )
+        stmt = stmt.where(
+            or_(
+                Dataset.name.ilike(pattern, escape="\\"),
+                Dataset.description.ilike(pattern, escape="\\"),
+            )
+        )
+    if org_id is not None:
+        stmt = stmt.where(Dataset.org_id == org_id)
+    if domain:
+        stmt = stmt.where(Dataset.domains.contains(f"|{domain}|", autoescape=True))
+    if teaching is not None:
+        stmt = stmt.where(Dataset.teaching.is_(teaching))
+    if cdm_version:
+        stmt = stmt.where(Dataset.cdm_version == cdm_version)
+    return stmt
+
+
+def view(session: Session, principal: Principal, dataset_id: int) -> Dataset:
+    """One dataset (a data access: audited)."""
+    ds = get_or_404(session, Dataset, dataset_id, "dataset")
+    audit.record(
+        session,
+        actor=principal.actor,
+        action="dataset.view",
+        object_type="dataset",
+        object_id=ds.id,
+    )
+    return ds
+
+
+__all__ = [
+    "ROUNDING_BASE",
+    "catalogue_policy",
+    "publish",
+    "release_characterization",
+    "search_query",
+    "view",
+]

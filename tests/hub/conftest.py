@@ -1,0 +1,156 @@
+"""Hub fixtures: a fresh hub database per test on SQLite and on PostgreSQL, an app, users."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from medhaven.hub.api import HubConfig, create_app
+from medhaven.hub.db import Database
+from medhaven.hub.models import OrgKind, Role
+from medhaven.hub.services import identity
+from medhaven.hub.services.common import SYSTEM_ACTOR
+from conftest import postgres_url
+
+PASSWORD = "correct horse battery staple"
+
+
+def _pg_schema_url() -> Iterator[str]:
+    import psycopg
+
+    base = postgres_url()
+    assert base is not None
+    plain = base.replace("postgresql+psycopg://", "postgresql://")
+    schema = f"hub_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(plain, autocommit=True) as con:
+        con.execute(f'CREATE SCHEMA "{schema}"')
+    sep = "&" if "?" in plain else "?"
+    yield (
+        "postgresql+psycopg://"
+        + plain.split("://", 1)[1]
+        + f"{sep}options=-csearch_path%3D{schema}"
+    )
+    with psycopg.connect(plain, autocommit=True) as con:
+        con.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def hub_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty hub database URL: SQLite in a temp dir, or a fresh PostgreSQL schema."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'hub.db'}"
+    else:
+        yield from _pg_schema_url()
+
+
+@pytest.fixture
+def db(hub_url: str) -> Iterator[Database]:
+    """The migrated hub database."""
+    database = Database(hub_url)
+    try:
+        yield database
+    finally:
+        database.close()
+
+
+@pytest.fixture
+def client(db: Database) -> Iterator[TestClient]:
+    """An in-process HTTP client on a hub app over ``db``."""
+    app = create_app(HubConfig(database_url=db.url, secure_cookies=False), database=db)
+    with TestClient(app, base_url="http://testserver") as c:
+        yield c
+
+
+@dataclass
+class World:
+    """Organisations and one user (with an API token) per role."""
+
+    db: Database
+    orgs: dict[str, int] = field(default_factory=dict)
+    users: dict[str, int] = field(default_factory=dict)
+    tokens: dict[str, str] = field(default_factory=dict)
+
+    def add_user(self, key: str, *, org: str, role: Role, password: str = PASSWORD) -> str:
+        """A user holding ``role`` in ``org``; returns their API token."""
+        with self.db.unit() as s:
+            user = identity.create_user(
+                s,
+                email=f"{key}@example.org",
+                password=password,
+                name=key,
+                org_id=self.orgs[org],
+                role=role,
+                actor=SYSTEM_ACTOR,
+            )
+            _, secret = identity.issue_token(
+                s, user=user, name="test", scopes=["read", "write"], ttl=dt.timedelta(days=1)
+            )
+            self.users[key] = user.id
+        self.tokens[key] = secret
+        return secret
+
+    def auth(self, key: str) -> dict[str, str]:
+        """Authorization header for a user."""
+        return {"Authorization": f"Bearer {self.tokens[key]}"}
+
+
+@pytest.fixture
+def world(db: Database) -> World:
+    """Hospital A (custodian), University U (researcher, instructor, student), Board (reviewers)."""
+    w = World(db)
+    with db.unit() as s:
+        for name, kind in [
+            ("Hospital A", OrgKind.HOSPITAL),
+            ("University U", OrgKind.UNIVERSITY),
+            ("Review Board", OrgKind.RESEARCH_INSTITUTE),
+            ("Ministry M", OrgKind.MINISTRY),
+        ]:
+            w.orgs[name] = identity.create_org(s, name=name, kind=kind, actor=SYSTEM_ACTOR).id
+    w.add_user("custodian", org="Hospital A", role=Role.CUSTODIAN)
+    w.add_user("researcher", org="University U", role=Role.RESEARCHER)
+    w.add_user("instructor", org="University U", role=Role.INSTRUCTOR)
+    w.add_user("student", org="University U", role=Role.STUDENT)
+    w.add_user("reviewer", org="Review Board", role=Role.REVIEWER)
+    w.add_user("reviewer2", org="Review Board", role=Role.REVIEWER)
+    w.add_user("officer", org="Ministry M", role=Role.PROGRAM_OFFICER)
+    w.add_user("admin", org="Ministry M", role=Role.ADMIN)
+    return w
+
+
+def dataset_body(org_id: int, **over: object) -> dict[str, object]:
+    """A dataset to publish."""
+    body: dict[str, object] = {
+        "org_id": org_id,
+        "name": "Hospital A diabetes cohort",
+        "description": "Adults with type 2 diabetes, 2015-2023",
+        "domains": ["condition", "drug", "measurement"],
+        "period_start": "2015-01-01",
+        "period_end": "2023-12-31",
+        "person_count": 12345,
+        "characterization": {"sex": {"female": 6100, "male": 6242, "unknown": 3}},
+        "terms_of_use": "No re-identification.",
+        "required_approvals": 1,
+    }
+    body.update(over)
+    return body
+
+
+def project_body(**over: object) -> dict[str, object]:
+    """A project to create."""
+    body: dict[str, object] = {
+        "title": "HbA1c trajectories",
+        "purpose": "Predict poor glycaemic control",
+        "type": "academic",
+        "ethics_ref": "IRB-2026-001",
+        "domains": ["condition", "measurement"],
+        "start_date": "2026-01-01",
+        "end_date": "2027-12-31",
+    }
+    body.update(over)
+    return body
