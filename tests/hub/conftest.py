@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from conftest import postgres_url
 from medhaven.hub.api import HubConfig, create_app
 from medhaven.hub.db import Database
 from medhaven.hub.models import OrgKind, Role
 from medhaven.hub.services import identity
 from medhaven.hub.services.common import SYSTEM_ACTOR
-from conftest import postgres_url
 
 PASSWORD = "correct horse battery staple"
 
