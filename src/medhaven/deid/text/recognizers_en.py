@@ -4,6 +4,7 @@ month-name dates; US and romanised Korean street addresses; hospitals; context i
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
 from medhaven.deid.text.lexicon import (
     EN_EPONYM_FOLLOWERS,
@@ -16,32 +17,83 @@ from medhaven.deid.text.spans import Span
 
 _WORD = r"[A-Z][A-Za-z'’]*(?:-[A-Za-z]+)?"
 _NAME_WORDS = rf"{_WORD}(?: {_WORD}){{0,2}}"
-_RELATION = (
-    r"(?:mother|father|daughter|son|wife|husband|spouse|sister|brother|grandmother|grandfather|"
-    r"guardian|caregiver|partner|friend|niece|nephew|aunt|uncle)"
-)
+_RELATIONS = [
+    "mother",
+    "father",
+    "daughter",
+    "son",
+    "wife",
+    "husband",
+    "spouse",
+    "sister",
+    "brother",
+    "grandmother",
+    "grandfather",
+    "guardian",
+    "caregiver",
+    "partner",
+    "friend",
+    "niece",
+    "nephew",
+    "aunt",
+    "uncle",
+]
+_TITLES = ("Dr", "Mr", "Mrs", "Ms", "Miss", "Prof", "Professor", "Doctor")
+_LABELS = [
+    "Patient",
+    "Patient name",
+    "Pt name",
+    "Name",
+    "Attending",
+    "Signed",
+    "Read by",
+    "Referring physician",
+    "Physician",
+    "Surgeon",
+    "Resident",
+    "Nurse",
+    "Guardian",
+    "Caregiver",
+    "Dear",
+    "Discussed with",
+    "Seen by",
+    "Dictated by",
+    "Electronically signed by",
+    "Spoke with",
+    "Contact person",
+    "Next of kin",
+    "cc",
+    "CC",
+    "the patient,",
+]
+_LABEL_TAIL = r"\s*:?(?:\s+(?:" + "|".join(_RELATIONS) + r"))?(?:\s+(?:Dr|Mr|Mrs|Ms|Miss|Prof)\.?)?"
+# One flat alternation whose every branch starts with a literal letter: the regex engine then
+# skips text positions by a character-set test in C instead of trying the pattern everywhere.
+# The word boundary before the cue is checked in Python (``_starts_word``).
 _CONTEXT_NAME = re.compile(
-    r"(?:\b(?:Dr|Mr|Mrs|Ms|Miss|Prof|Professor|Doctor)\.?"
-    r"|\b(?:Patient|Patient name|Pt name|Name|Attending|Signed|Read by|Referring physician|"
-    r"Physician|Surgeon|Resident|Nurse|Guardian|Caregiver|Dear|Discussed with|Seen by|"
-    r"Dictated by|Electronically signed by|Spoke with|Contact person|Next of kin|cc|CC|"
-    r"the patient,)\s*:?"
-    rf"(?:\s+{_RELATION})?(?:\s+(?:Dr|Mr|Mrs|Ms|Miss|Prof)\.?)?"
-    rf"|\b{_RELATION})"
-    rf"[ \t]+({_NAME_WORDS})"
+    "(?:"
+    + "|".join(
+        [t + r"\." + "?" for t in _TITLES] + [lb + _LABEL_TAIL for lb in _LABELS] + _RELATIONS
+    )
+    + ")"
+    + rf"[ \t]+({_NAME_WORDS})"
 )
-_PAIR = re.compile(r"\b([A-Z][a-z]+(?:-[a-z]+)?) ([A-Z][a-z]+)\b(?: ([A-Za-z']+))?")
+_PAIR = re.compile(r"([A-Z][a-z]+(?:-[a-z]+)?) ([A-Z][a-z]+)\b(?: ([A-Za-z']+))?")
 
+# "March 5[, 2024]" or (group ``my``) "March 2024"; the month word comes first so that the
+# engine can skip ahead to capital letters J F M A S O N D.
 _MONTH_DATE = re.compile(
-    rf"{MONTH}\.?\s+(?:0?[1-9]|[12]\d|3[01])(?:st|nd|rd|th)?(?:,?\s+(?:19|20)\d{{2}})?(?![\d:])"
-    rf"|\b{MONTH}\.?,?\s+(?:19|20)\d{{2}}\b"
+    rf"{MONTH}(?:\.?\s+(?:0?[1-9]|[12]\d|3[01])(?:st|nd|rd|th)?(?:,?\s+(?:19|20)\d{{2}})?(?![\d:])"
+    rf"|(?P<my>\.?,?\s+(?:19|20)\d{{2}}\b))"
 )
 _STREET = (
     r"(?:Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Drive|Dr|Lane|Ln|Way|Court|Ct|Place|Pl|"
     r"Terrace|Parkway|Pkwy|Highway|Hwy|Circle|Cir)"
 )
 _ADDRESS_EN = re.compile(
-    r"\d{1,6}[A-Z]?,?\s+(?:[A-Z][\w'.]*\s+){0,3}?"
+    # The house number starts a digit run: "(?<!\d\d)" after its first digit spares the engine
+    # the attempts at every later digit (a leading look-behind would disable its fast skip).
+    r"\d(?<!\d\d)\d{0,5}[A-Z]?,?\s+(?:[A-Z][\w'.]*\s+){0,3}?"
     rf"(?:[A-Z][\w']*(?: [A-Z][\w']*)?-(?:ro|gil|daero)\b(?:\s\d{{1,3}}(?:beon-)?gil\b)?"
     rf"|[A-Z][\w']*\s+{_STREET}\b\.?)"
     r"(?:,?\s+(?:Apt|Suite|Unit|Ste|#)\.?\s*[\w-]+)?"
@@ -49,7 +101,7 @@ _ADDRESS_EN = re.compile(
     r"(?:,?\s+[A-Z]{2}(?![A-Za-z]))?"
 )
 _HOSPITAL_EN = re.compile(
-    r"\b(?:Hospital|Medical Center|Medical Centre|Clinic|Health System|Infirmary|Health Center)\b"
+    r"(?:Hospital|Medical Center|Medical Centre|Clinic|Health System|Infirmary|Health Center)\b"
 )
 _HOSPITAL_WORDS_BEFORE = re.compile(r"(?:(?:[A-Z][\w'&.-]*|\d{1,4}|of|and|&) ){1,6}$")
 _HOSPITAL_OF_AFTER = re.compile(r" of (?:[A-Z][\w'-]*)(?: [A-Z][\w'-]*){0,3}")
@@ -121,13 +173,38 @@ def _cut_tokens(s: int, value: str) -> tuple[int, int] | None:
     return s, s + len(" ".join(kept))
 
 
+def _starts_word(text: str, i: int) -> bool:
+    """True if ``i`` is where a word starts (what ``\\b`` before a letter would test)."""
+    if i == 0:
+        return True
+    c = text[i - 1]
+    return not (c.isalnum() or c == "_")
+
+
+def _word_matches(pattern: re.Pattern[str], text: str) -> Iterator[re.Match[str]]:
+    """``pattern.finditer`` restricted to matches that start a word.
+
+    A match that starts inside a word is dropped and the search goes on one
+    character later, exactly as a leading ``\\b`` in the pattern would behave.
+    """
+    search = pattern.search
+    pos = 0
+    while (m := search(text, pos)) is not None:
+        s = m.start()
+        if _starts_word(text, s):
+            yield m
+            pos = m.end()
+        else:
+            pos = s + 1
+
+
 def find_english(text: str, out: list[Span]) -> None:
     """Append English names, month-name dates, street addresses, hospitals and labelled ids."""
-    for m in _CONTEXT_NAME.finditer(text):
+    for m in _word_matches(_CONTEXT_NAME, text):
         cut = _cut_tokens(m.start(1), m.group(1))
         if cut is not None:
             out.append(Span(cut[0], cut[1], "NAME", 0.85))
-    for m in _PAIR.finditer(text):
+    for m in _word_matches(_PAIR, text):
         first, last, after = m.group(1), m.group(2), m.group(3)
         if after is not None and after.lower() in EN_EPONYM_FOLLOWERS:
             continue
@@ -135,10 +212,7 @@ def find_english(text: str, out: list[Span]) -> None:
             continue
         if first in EN_FIRST_NAMES or (last in ROMAN_SURNAMES and first not in ROMAN_SURNAMES):
             out.append(Span(m.start(1), m.end(2), "NAME", 0.75))
-    for m in _MONTH_DATE.finditer(text):
-        if m.start() and text[m.start() - 1].isalpha():
-            continue
-        out.append(Span(m.start(), m.end(), "DATE", 0.9))
+    _month_dates(text, out)
     for m in _ADDRESS_EN.finditer(text):
         s = m.start()
         if s and (text[s - 1].isalnum() or text[s - 1] in "-./"):
@@ -148,6 +222,8 @@ def find_english(text: str, out: list[Span]) -> None:
         if z is not None:
             out.append(Span(z.start(1), z.end(1), "POSTCODE", 0.85))
     for m in _HOSPITAL_EN.finditer(text):
+        if not _starts_word(text, m.start()):
+            continue
         b = _HOSPITAL_WORDS_BEFORE.search(text, max(0, m.start() - 80), m.start())
         if b is None:
             continue
@@ -163,6 +239,20 @@ def find_english(text: str, out: list[Span]) -> None:
             end = o.end()
         out.append(Span(start, end, "HOSPITAL", 0.85))
     _context_ids(text, out)
+
+
+def _month_dates(text: str, out: list[Span]) -> None:
+    search = _MONTH_DATE.search
+    pos = 0
+    while (m := search(text, pos)) is not None:
+        s = m.start()
+        pos = m.end()
+        if s and text[s - 1].isalpha():
+            continue
+        if m.start("my") >= 0 and not _starts_word(text, s):
+            pos = s + 1  # "March 2024" needs a word boundary before the month
+            continue
+        out.append(Span(s, pos, "DATE", 0.9))
 
 
 def _context_ids(text: str, out: list[Span]) -> None:

@@ -21,6 +21,7 @@ from medhaven.deid.text.lexicon import (
 )
 from medhaven.deid.text.spans import Span
 
+_HANGUL = re.compile("[가-힣]")
 _SUR = "(?:" + "|".join(KO_COMPOUND_SURNAMES) + "|[" + "".join(sorted(KO_SURNAMES)) + "])"
 _GIV = "[" + "".join(sorted(KO_GIVEN_SYLLABLES)) + "]"
 _NAME = f"{_SUR}{_GIV}{{1,2}}"
@@ -77,7 +78,7 @@ def _name_ok(name: str) -> bool:
 
 def find_korean(text: str, out: list[Span]) -> None:
     """Append Korean names, hospitals, addresses and postcodes found in ``text``."""
-    if not any("가" <= c <= "힣" for c in text[:2000]) and not re.search("[가-힣]", text):
+    if _HANGUL.search(text) is None:
         return
     for m in _LABEL_NAME.finditer(text):
         s, e = m.span(1)

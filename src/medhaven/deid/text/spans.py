@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from typing import NamedTuple
 
 LABELS = (
@@ -32,20 +33,29 @@ class Span(NamedTuple):
     score: float = 0.8
 
 
+def _rank(s: Span) -> tuple[float, int, int]:
+    return (-s.score, s.start - s.end, s.start)
+
+
 def resolve(spans: list[Span]) -> list[Span]:
     """Non-overlapping spans in text order: of two that overlap, the higher score then the longer wins."""
     if len(spans) < 2:
         return sorted(spans)
     # Best first: a greedy pick of the best spans that do not collide with ones already kept.
-    ranked = sorted(spans, key=lambda s: (-s.score, s.start - s.end, s.start))
+    # The kept spans never overlap, so sorted by start they are sorted by end as well and a new
+    # span can only collide with its two neighbours in that order (found by bisection).
+    starts: list[int] = []
+    ends: list[int] = []
     kept: list[Span] = []
-    taken: list[tuple[int, int]] = []
-    for s in ranked:
-        if any(s.start < e and b < s.end for b, e in taken):
+    for s in sorted(spans, key=_rank):
+        i = bisect_right(starts, s.start)
+        if i and ends[i - 1] > s.start and starts[i - 1] < s.end:
             continue
-        kept.append(s)
-        taken.append((s.start, s.end))
-    kept.sort()
+        if i < len(starts) and starts[i] < s.end and s.start < ends[i]:
+            continue
+        starts.insert(i, s.start)
+        ends.insert(i, s.end)
+        kept.insert(i, s)
     return kept
 
 
