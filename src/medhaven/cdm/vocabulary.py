@@ -2,9 +2,11 @@
 
 The files in ``medhaven/cdm/vocab`` are a subset of the OHDSI standardized
 vocabularies (Apache-2.0; see ``vocab/README.md``) holding every concept the
-synthetic-hospital generator emits, with their ancestors, so that concept
-sets with "include descendants" work in every generated CDM. They are
-rebuilt by ``tools/build_vocabulary.py``.
+synthetic-hospital generator emits, with those of their ancestors that the
+reference names, so that concept sets with "include descendants" work in
+every generated CDM. The subset is referentially complete (every concept,
+domain, vocabulary, concept class and relationship a shipped row refers to
+is shipped). They are rebuilt by ``tools/build_vocabulary.py``.
 """
 
 from __future__ import annotations
