@@ -54,12 +54,17 @@ def rows(store: CdmStore, table: str, columns: Sequence[str]) -> list[dict[str, 
 
 def add_cohort(store: CdmStore, cohort_id: int, entries: Sequence[tuple[int, date, date]]) -> None:
     """Insert cohort rows by hand (the cohort compiler is tested elsewhere)."""
-    for person_id, start, end in entries:
-        store.execute(
-            "INSERT INTO cohort (cohort_definition_id, subject_id, cohort_start_date, "
-            "cohort_end_date) VALUES (?, ?, ?, ?)",
-            [cohort_id, person_id, start, end],
-        )
+    store.append_arrow(
+        "cohort",
+        pa.table(
+            {
+                "cohort_definition_id": pa.array([cohort_id] * len(entries), pa.int64()),
+                "subject_id": pa.array([e[0] for e in entries], pa.int64()),
+                "cohort_start_date": pa.array([e[1] for e in entries], pa.date32()),
+                "cohort_end_date": pa.array([e[2] for e in entries], pa.date32()),
+            }
+        ),
+    )
 
 
 def age_group(age: int | None) -> str:
