@@ -37,6 +37,7 @@ CATALOGUE: dict[str, ErrorSpec] = {
     "rate_limited": ErrorSpec("Too many attempts", 429, 13),
     "hub_unreachable": ErrorSpec("The hub could not be reached", 503, 14),
     "internal_error": ErrorSpec("Internal error", 500, 15),
+    "audit_broken": ErrorSpec("The audit chain is broken", 422, 16),
 }
 
 
@@ -133,6 +134,12 @@ class RateLimited(MedHavenError):
     code = "rate_limited"
 
 
+class AuditBroken(MedHavenError):
+    """The hub's audit chain failed verification."""
+
+    code = "audit_broken"
+
+
 class HubUnreachable(MedHavenError):
     """The hub did not answer (client side)."""
 
@@ -141,6 +148,7 @@ class HubUnreachable(MedHavenError):
 
 __all__ = [
     "CATALOGUE",
+    "AuditBroken",
     "CheckFailed",
     "ConfigError",
     "Conflict",

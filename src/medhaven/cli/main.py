@@ -8,7 +8,20 @@ import sys
 import typer
 
 from medhaven import __version__
-from medhaven.cli import cdm, characterize, deid, demo, disclosure, synth
+from medhaven.cli import (
+    cdm,
+    characterize,
+    deid,
+    demo,
+    disclosure,
+    hub,
+    hub_datasets,
+    hub_login,
+    hub_projects,
+    hub_requests,
+    hub_review,
+    synth,
+)
 from medhaven.errors import MedHavenError
 
 app = typer.Typer(
@@ -24,6 +37,14 @@ app.add_typer(deid.app, name="deid")
 app.add_typer(disclosure.app, name="disclosure")
 app.command("synth")(synth.synth)
 app.command("demo")(demo.demo)
+app.add_typer(hub.app, name="hub")
+app.command("login")(hub_login.login)
+app.command("logout")(hub_login.logout)
+app.add_typer(hub_projects.app, name="projects")
+app.add_typer(hub_requests.app, name="requests")
+app.add_typer(hub_review.app, name="review")
+app.add_typer(hub_review.grants_app, name="grants")
+app.add_typer(hub_datasets.app, name="datasets")
 
 
 def _version(value: bool) -> None:

@@ -1,0 +1,298 @@
+"""A small httpx client for the hub API, used by the CLI and usable from notebooks.
+
+>>> hub = HubClient("http://127.0.0.1:8700")
+>>> hub.login("me@example.org", "...")           # stores the API token on the client
+>>> hub.datasets(q="diabetes")["items"]
+
+Errors come back as the same typed :mod:`medhaven.errors` the hub raised
+(same code, same one-line message).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import httpx
+
+from medhaven.errors import (
+    CATALOGUE,
+    AuditBroken,
+    Conflict,
+    ConflictOfInterest,
+    Forbidden,
+    HubUnreachable,
+    InvalidInput,
+    MedHavenError,
+    NotFound,
+    RateLimited,
+    Unauthorized,
+)
+
+_ERRORS: dict[str, type[MedHavenError]] = {
+    cls.code: cls
+    for cls in (
+        AuditBroken,
+        Conflict,
+        ConflictOfInterest,
+        Forbidden,
+        InvalidInput,
+        NotFound,
+        RateLimited,
+        Unauthorized,
+    )
+}
+JSON = dict[str, Any]
+
+
+class _RemoteError(MedHavenError):
+    """An error code this client has no class for; keeps the hub's code."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self._code = code
+
+    @property
+    def exit_code(self) -> int:
+        """The catalogue's exit code for the hub's code."""
+        spec = CATALOGUE.get(self._code)
+        return spec.exit_code if spec else 1
+
+
+def _raise_for(response: httpx.Response) -> None:
+    if response.is_success:
+        return
+    try:
+        err = response.json()["error"]
+        code, message = str(err["code"]), str(err["message"])
+    except (ValueError, KeyError, TypeError):
+        raise MedHavenError(f"the hub answered HTTP {response.status_code}") from None
+    cls = _ERRORS.get(code)
+    raise cls(message) if cls else _RemoteError(code, message)
+
+
+class HubClient:
+    """A client for one hub; ``token`` is an API token (``mht_...``)."""
+
+    def __init__(self, base_url: str, *, token: str | None = None, timeout: float = 30.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.token = token
+        self._http = httpx.Client(base_url=self.base_url + "/api/v1", timeout=timeout)
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._http.close()
+
+    def __enter__(self) -> HubClient:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def _call(
+        self, method: str, path: str, *, json: Any = None, params: dict[str, Any] | None = None
+    ) -> Any:
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        clean = {k: v for k, v in (params or {}).items() if v is not None}
+        try:
+            response = self._http.request(method, path, json=json, params=clean, headers=headers)
+        except httpx.HTTPError as exc:
+            raise HubUnreachable(f"the hub at {self.base_url} did not answer") from exc
+        _raise_for(response)
+        return response.json() if response.content else None
+
+    # identity
+    def login(
+        self,
+        email: str,
+        password: str,
+        *,
+        name: str = "cli",
+        scopes: tuple[str, ...] = ("read", "write"),
+        ttl_days: int = 30,
+    ) -> JSON:
+        """Exchange email and password for an API token, keep it on this client, return it."""
+        out: JSON = self._call(
+            "POST",
+            "/auth/token",
+            json={
+                "email": email,
+                "password": password,
+                "name": name,
+                "scopes": list(scopes),
+                "ttl_days": ttl_days,
+            },
+        )
+        self.token = str(out["token"])
+        return out
+
+    def logout(self) -> None:
+        """Revoke the token this client uses."""
+        self._call("POST", "/auth/logout")
+        self.token = None
+
+    def me(self) -> JSON:
+        """Who the token belongs to."""
+        out: JSON = self._call("GET", "/me")
+        return out
+
+    def tokens(self) -> list[JSON]:
+        """Your API tokens (without secrets)."""
+        out: list[JSON] = self._call("GET", "/auth/tokens")
+        return out
+
+    def orgs(self, *, kind: str | None = None, limit: int = 50, offset: int = 0) -> JSON:
+        """Organisations."""
+        out: JSON = self._call(
+            "GET", "/orgs", params={"kind": kind, "limit": limit, "offset": offset}
+        )
+        return out
+
+    # catalogue
+    def datasets(
+        self,
+        *,
+        q: str | None = None,
+        org_id: int | None = None,
+        domain: str | None = None,
+        teaching: bool | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> JSON:
+        """Search the catalogue."""
+        params = {
+            "q": q,
+            "org_id": org_id,
+            "domain": domain,
+            "teaching": teaching,
+            "limit": limit,
+            "offset": offset,
+        }
+        out: JSON = self._call("GET", "/datasets", params=params)
+        return out
+
+    def dataset(self, dataset_id: int) -> JSON:
+        """One catalogue entry."""
+        out: JSON = self._call("GET", f"/datasets/{dataset_id}")
+        return out
+
+    def publish_dataset(self, body: JSON) -> JSON:
+        """Publish a dataset (custodians)."""
+        out: JSON = self._call("POST", "/datasets", json=body)
+        return out
+
+    # projects
+    def projects(self, *, limit: int = 50, offset: int = 0) -> JSON:
+        """Projects you may see."""
+        out: JSON = self._call("GET", "/projects", params={"limit": limit, "offset": offset})
+        return out
+
+    def project(self, project_id: int) -> JSON:
+        """One project."""
+        out: JSON = self._call("GET", f"/projects/{project_id}")
+        return out
+
+    def create_project(self, body: JSON) -> JSON:
+        """A new project that you lead."""
+        out: JSON = self._call("POST", "/projects", json=body)
+        return out
+
+    def add_member(self, project_id: int, user_id: int) -> JSON:
+        """Add a member to your project."""
+        out: JSON = self._call("POST", f"/projects/{project_id}/members", json={"user_id": user_id})
+        return out
+
+    # requests and reviews
+    def requests(
+        self,
+        *,
+        status: str | None = None,
+        project_id: int | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> JSON:
+        """Access requests you may see."""
+        params = {"status": status, "project_id": project_id, "limit": limit, "offset": offset}
+        out: JSON = self._call("GET", "/requests", params=params)
+        return out
+
+    def request(self, request_id: int) -> JSON:
+        """One access request with its reviews."""
+        out: JSON = self._call("GET", f"/requests/{request_id}")
+        return out
+
+    def create_request(
+        self, *, project_id: int, dataset_ids: list[int], justification: str
+    ) -> JSON:
+        """Request access to datasets for a project."""
+        body = {
+            "project_id": project_id,
+            "dataset_ids": dataset_ids,
+            "justification": justification,
+        }
+        out: JSON = self._call("POST", "/requests", json=body)
+        return out
+
+    def withdraw(self, request_id: int) -> JSON:
+        """Withdraw a pending request."""
+        out: JSON = self._call("POST", f"/requests/{request_id}/withdraw")
+        return out
+
+    def approve(self, request_id: int, *, expires_at: dt.datetime, conditions: str = "") -> JSON:
+        """Approve a request with conditions and an expiry."""
+        body = {
+            "decision": "approve",
+            "conditions": conditions,
+            "expires_at": expires_at.isoformat(),
+        }
+        out: JSON = self._call("POST", f"/requests/{request_id}/reviews", json=body)
+        return out
+
+    def reject(self, request_id: int, *, reasons: str) -> JSON:
+        """Reject a request with reasons."""
+        out: JSON = self._call(
+            "POST",
+            f"/requests/{request_id}/reviews",
+            json={"decision": "reject", "reasons": reasons},
+        )
+        return out
+
+    # grants
+    def grants(
+        self,
+        *,
+        project_id: int | None = None,
+        dataset_id: int | None = None,
+        status: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> JSON:
+        """Grants you may see."""
+        params = {
+            "project_id": project_id,
+            "dataset_id": dataset_id,
+            "status": status,
+            "limit": limit,
+            "offset": offset,
+        }
+        out: JSON = self._call("GET", "/grants", params=params)
+        return out
+
+    def grant(self, grant_id: int) -> JSON:
+        """One grant and its status now."""
+        out: JSON = self._call("GET", f"/grants/{grant_id}")
+        return out
+
+    def revoke_grant(self, grant_id: int, *, reason: str) -> JSON:
+        """Revoke a grant now."""
+        out: JSON = self._call("POST", f"/grants/{grant_id}/revoke", json={"reason": reason})
+        return out
+
+    # audit
+    def audit_verify(self) -> JSON:
+        """Verify the audit chain (admins)."""
+        out: JSON = self._call("GET", "/audit/verify")
+        return out
+
+
+__all__ = ["HubClient"]
