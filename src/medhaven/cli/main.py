@@ -11,6 +11,7 @@ from medhaven import __version__
 from medhaven.cli import (
     cdm,
     characterize,
+    cohort,
     deid,
     demo,
     disclosure,
@@ -33,6 +34,7 @@ app = typer.Typer(
 )
 app.add_typer(cdm.app, name="cdm")
 app.add_typer(characterize.app, name="characterize")
+app.add_typer(cohort.app, name="cohort")
 app.add_typer(deid.app, name="deid")
 app.add_typer(disclosure.app, name="disclosure")
 app.command("synth")(synth.synth)

@@ -8,7 +8,12 @@ exclusions at each stage plus what remains at the end, and each stage's
 remaining count is a margin (the sum of the cells after it). The shared
 suppression of :mod:`medhaven.analytics` then hides small cells and margins
 (primary) and enough others (complementary) that no hidden value can be
-recovered from what is published, checked by its LP audit. Persons and
+recovered from what is published, checked by its LP audit. The search
+starts from a pattern suited to a chain: a small exclusion is protected by
+hiding the stage count before it (merging it with the previous exclusion),
+or after it, whichever merges it with more; the final cohort count is hidden
+only when nothing else protects. The shared search then adds whatever more
+the LP audit needs. Persons and
 events are two separate tables; the last stage's events are the cohort's
 records (periods after era collapse).
 """
@@ -20,7 +25,7 @@ from typing import Any
 from medhaven.analytics.cohorts.runner import CohortRun, Stage
 from medhaven.analytics.policy import DisclosurePolicy
 from medhaven.analytics.released import ReleasedTable
-from medhaven.analytics.suppression import suppress_counts
+from medhaven.analytics.suppression import primary_counts, protect, release
 from medhaven.analytics.table import LinkedTable, Margin, TableStructure
 
 
@@ -38,9 +43,48 @@ def attrition_table(stages: tuple[Stage, ...], *, measure: str) -> LinkedTable:
     return LinkedTable.from_cells(structure, cells)
 
 
-def _stage_entry(released: ReleasedTable, j: int, m: int) -> int:
+def _stage_entry(released: ReleasedTable | None, j: int, m: int) -> int:
     """Entry number holding stage ``j``'s remaining count (a margin, or the last cell)."""
     return m if j == m else m + 1 + j
+
+
+def _chain_start(values: tuple[float, ...], primary: set[int], m: int) -> set[int]:
+    """Stage counts (and the exclusion merged with them) that protect each small exclusion."""
+    hidden = set(primary)
+    for k in range(1, m + 1):  # exclusion at stage k is cell k - 1
+        if k - 1 not in primary:
+            continue
+        before, after = _stage_entry(None, k - 1, m), _stage_entry(None, k, m)
+        if before in hidden or after in hidden:
+            continue
+        # Hiding stage k-1 merges this exclusion with the previous one (none at stage 0:
+        # then nothing bounds it); hiding stage k merges it with the next one.
+        width_before = float("inf") if k == 1 else values[k - 2] + values[k - 1]
+        width_after = values[k - 1] + (values[k] if k < m else values[m])
+        if k == m:
+            width_after = -1.0  # the final count: hidden only by the shared search
+        if width_before >= width_after:
+            hidden.add(before)
+            if k > 1:
+                hidden.add(k - 2)
+        else:
+            hidden.update({after, k})
+    return hidden
+
+
+def release_chain(table: LinkedTable, policy: DisclosurePolicy) -> ReleasedTable:
+    """Suppress an attrition table: chain-aware start, then the shared LP-checked search."""
+    m = table.structure.n_cells - 1
+    primary = primary_counts(table.values, policy)
+    start = _chain_start(table.values, primary, m) if primary else set()
+    extra = protect(table, start, required=lambda _e: float(policy.protection))
+    return release(
+        table,
+        primary,
+        (start | extra) - primary,
+        policy=policy,
+        round_values=policy.rounding_base not in (None, 1),
+    )
 
 
 def _show(released: ReleasedTable, entry: int) -> dict[str, Any]:
@@ -55,8 +99,7 @@ def released_attrition(run: CohortRun, policy: DisclosurePolicy) -> dict[str, An
     stages = run.stages
     m = len(stages) - 1
     tables = {
-        k: suppress_counts(attrition_table(stages, measure=k), policy)
-        for k in ("persons", "events")
+        k: release_chain(attrition_table(stages, measure=k), policy) for k in ("persons", "events")
     }
     rows: list[dict[str, Any]] = []
     for j, s in enumerate(stages):
@@ -104,4 +147,4 @@ def raw_attrition(run: CohortRun) -> dict[str, Any]:
     }
 
 
-__all__ = ["attrition_table", "raw_attrition", "released_attrition"]
+__all__ = ["attrition_table", "raw_attrition", "release_chain", "released_attrition"]
