@@ -15,6 +15,7 @@ from conftest import postgres_url
 from medhaven.hub.api import HubConfig, create_app
 from medhaven.hub.db import Database
 from medhaven.hub.models import OrgKind, Role
+from medhaven.hub.security import set_password_cost
 from medhaven.hub.services import identity
 from medhaven.hub.services.common import SYSTEM_ACTOR
 
@@ -38,6 +39,12 @@ def _pg_schema_url() -> Iterator[str]:
     )
     with psycopg.connect(plain, autocommit=True) as con:
         con.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _cheap_argon2() -> None:
+    """Still argon2id, at a cost that keeps the suite fast on two cores."""
+    set_password_cost(time_cost=1, memory_cost_kib=1024)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -20,6 +20,15 @@ MIN_PASSWORD_LENGTH = 12
 TOKEN_PREFIX = "mht_"  # noqa: S105 - a prefix that makes leaked tokens greppable, not a secret
 
 
+def set_password_cost(*, time_cost: int, memory_cost_kib: int, parallelism: int = 1) -> None:
+    """Change the argon2id cost for new hashes (tests lower it; production keeps the defaults)."""
+    global _HASHER, _DUMMY_HASH
+    _HASHER = PasswordHasher(
+        time_cost=time_cost, memory_cost=memory_cost_kib, parallelism=parallelism
+    )
+    _DUMMY_HASH = _HASHER.hash("medhaven-timing-equaliser")
+
+
 def hash_password(password: str) -> str:
     """An argon2id hash of ``password``."""
     return _HASHER.hash(password)
@@ -61,5 +70,6 @@ __all__ = [
     "needs_rehash",
     "new_secret",
     "same_digest",
+    "set_password_cost",
     "verify_password",
 ]
