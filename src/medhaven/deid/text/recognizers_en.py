@@ -4,8 +4,8 @@ month-name dates; US and romanised Korean street addresses; hospitals; context i
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
+from medhaven.deid.text.alternation import literal_led, starts_word, word_starts
 from medhaven.deid.text.lexicon import (
     EN_EPONYM_FOLLOWERS,
     EN_FIRST_NAMES,
@@ -67,15 +67,10 @@ _LABELS = [
     "the patient,",
 ]
 _LABEL_TAIL = r"\s*:?(?:\s+(?:" + "|".join(_RELATIONS) + r"))?(?:\s+(?:Dr|Mr|Mrs|Ms|Miss|Prof)\.?)?"
-# One flat alternation whose every branch starts with a literal letter: the regex engine then
-# skips text positions by a character-set test in C instead of trying the pattern everywhere.
-# The word boundary before the cue is checked in Python (``_starts_word``).
+# Every branch starts with a literal letter, so the engine skips ahead by a character test; the
+# word boundary before the cue is checked in Python (``word_starts``).
 _CONTEXT_NAME = re.compile(
-    "(?:"
-    + "|".join(
-        [t + r"\." + "?" for t in _TITLES] + [lb + _LABEL_TAIL for lb in _LABELS] + _RELATIONS
-    )
-    + ")"
+    literal_led([t + r"\.?" for t in _TITLES] + [lb + _LABEL_TAIL for lb in _LABELS] + _RELATIONS)
     + rf"[ \t]+({_NAME_WORDS})"
 )
 _PAIR = re.compile(r"([A-Z][a-z]+(?:-[a-z]+)?) ([A-Z][a-z]+)\b(?: ([A-Za-z']+))?")
@@ -86,10 +81,15 @@ _MONTH_DATE = re.compile(
     rf"{MONTH}(?:\.?\s+(?:0?[1-9]|[12]\d|3[01])(?:st|nd|rd|th)?(?:,?\s+(?:19|20)\d{{2}})?(?![\d:])"
     rf"|(?P<my>\.?,?\s+(?:19|20)\d{{2}}\b))"
 )
-_STREET = (
-    r"(?:Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Drive|Dr|Lane|Ln|Way|Court|Ct|Place|Pl|"
-    r"Terrace|Parkway|Pkwy|Highway|Hwy|Circle|Cir)"
+_STREET_WORDS = (
+    "Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Drive|Dr|Lane|Ln|Way|Court|Ct|Place|Pl|"
+    "Terrace|Parkway|Pkwy|Highway|Hwy|Circle|Cir"
 )
+_STREET = f"(?:{_STREET_WORDS})"
+# Cues that every address match contains: "<word><spaces>Street" or "<word>-ro". Finding none of
+# them (literal-led, so quick) spares the address pattern's scan of every number in the text.
+_STREET_CUE = re.compile(literal_led(_STREET_WORDS.split("|")) + r"\b")
+_ROMAN_ROAD_CUE = re.compile(r"-(?:ro|gil|daero)\b")
 _ADDRESS_EN = re.compile(
     # The house number starts a digit run: "(?<!\d\d)" after its first digit spares the engine
     # the attempts at every later digit (a leading look-behind would disable its fast skip).
@@ -123,7 +123,7 @@ _GENERIC_LEAD = frozenset(
     ]
 )
 
-_ID_LABEL = re.compile(
+_ID_LABELS = (
     "MRN|Mrn|M.R.N.|MR#|MR No|Medical record number|Medical record no|Chart No|Chart number|"
     "Hospital No|Hospital number|Patient ID|Pt ID|Record No|등록번호|병록번호|환자번호|차트번호|진료번호|"
     "의무기록번호|건강보험증번호|건강보험번호|건강보험증|건강보험|보험증번호|보험번호|의료급여번호|"
@@ -132,6 +132,7 @@ _ID_LABEL = re.compile(
     "SSN|Social Security No|Social Security number|주민등록번호|주민번호|외국인등록번호|RRN|"
     "ZIP|Zip|Postcode|Postal code|Post code|aged|Aged|age|Age|AGE|나이|연령|만"
 )
+_ID_LABEL = re.compile(literal_led(_ID_LABELS.split("|")))
 _ID_KIND = {
     **dict.fromkeys(("SSN", "Social Security No", "Social Security number"), "SSN"),
     **dict.fromkeys(("주민등록번호", "주민번호", "외국인등록번호", "RRN"), "RRN"),
@@ -173,38 +174,13 @@ def _cut_tokens(s: int, value: str) -> tuple[int, int] | None:
     return s, s + len(" ".join(kept))
 
 
-def _starts_word(text: str, i: int) -> bool:
-    """True if ``i`` is where a word starts (what ``\\b`` before a letter would test)."""
-    if i == 0:
-        return True
-    c = text[i - 1]
-    return not (c.isalnum() or c == "_")
-
-
-def _word_matches(pattern: re.Pattern[str], text: str) -> Iterator[re.Match[str]]:
-    """``pattern.finditer`` restricted to matches that start a word.
-
-    A match that starts inside a word is dropped and the search goes on one
-    character later, exactly as a leading ``\\b`` in the pattern would behave.
-    """
-    search = pattern.search
-    pos = 0
-    while (m := search(text, pos)) is not None:
-        s = m.start()
-        if _starts_word(text, s):
-            yield m
-            pos = m.end()
-        else:
-            pos = s + 1
-
-
 def find_english(text: str, out: list[Span]) -> None:
     """Append English names, month-name dates, street addresses, hospitals and labelled ids."""
-    for m in _word_matches(_CONTEXT_NAME, text):
+    for m in word_starts(_CONTEXT_NAME, text):
         cut = _cut_tokens(m.start(1), m.group(1))
         if cut is not None:
             out.append(Span(cut[0], cut[1], "NAME", 0.85))
-    for m in _word_matches(_PAIR, text):
+    for m in word_starts(_PAIR, text):
         first, last, after = m.group(1), m.group(2), m.group(3)
         if after is not None and after.lower() in EN_EPONYM_FOLLOWERS:
             continue
@@ -213,7 +189,7 @@ def find_english(text: str, out: list[Span]) -> None:
         if first in EN_FIRST_NAMES or (last in ROMAN_SURNAMES and first not in ROMAN_SURNAMES):
             out.append(Span(m.start(1), m.end(2), "NAME", 0.75))
     _month_dates(text, out)
-    for m in _ADDRESS_EN.finditer(text):
+    for m in _ADDRESS_EN.finditer(text) if _may_hold_address(text) else ():
         s = m.start()
         if s and (text[s - 1].isalnum() or text[s - 1] in "-./"):
             continue
@@ -222,7 +198,7 @@ def find_english(text: str, out: list[Span]) -> None:
         if z is not None:
             out.append(Span(z.start(1), z.end(1), "POSTCODE", 0.85))
     for m in _HOSPITAL_EN.finditer(text):
-        if not _starts_word(text, m.start()):
+        if not starts_word(text, m.start()):
             continue
         b = _HOSPITAL_WORDS_BEFORE.search(text, max(0, m.start() - 80), m.start())
         if b is None:
@@ -241,6 +217,22 @@ def find_english(text: str, out: list[Span]) -> None:
     _context_ids(text, out)
 
 
+def _may_hold_address(text: str) -> bool:
+    """False only if ``text`` has no street cue, hence no match of ``_ADDRESS_EN``."""
+    for r in _ROMAN_ROAD_CUE.finditer(text):
+        if r.start() and (text[r.start() - 1].isalnum() or text[r.start() - 1] in "_'"):
+            return True
+    for m in _STREET_CUE.finditer(text):
+        i = m.start()
+        if i == 0 or not text[i - 1].isspace():
+            continue
+        while i > 0 and text[i - 1].isspace():
+            i -= 1
+        if i and (text[i - 1].isalnum() or text[i - 1] in "_'"):
+            return True
+    return False
+
+
 def _month_dates(text: str, out: list[Span]) -> None:
     search = _MONTH_DATE.search
     pos = 0
@@ -249,7 +241,7 @@ def _month_dates(text: str, out: list[Span]) -> None:
         pos = m.end()
         if s and text[s - 1].isalpha():
             continue
-        if m.start("my") >= 0 and not _starts_word(text, s):
+        if m.start("my") >= 0 and not starts_word(text, s):
             pos = s + 1  # "March 2024" needs a word boundary before the month
             continue
         out.append(Span(s, pos, "DATE", 0.9))

@@ -46,7 +46,18 @@ _NUM = re.compile(
         )
     )
 )
-_TRIGGER = re.compile(r"\+?\d+")
+# Where a number may start: a "+" before a digit, or the first digit of a run, in either case not
+# glued to a word, a decimal or a code (E11.9, v1.2, A1c). The look-behinds follow the consumed
+# character so that the engine keeps its fast skip over characters other than "+" and digits.
+# A run that does not start with 0 must also be long (6+ digits) or be followed by what one of
+# the _NUM branches needs next (a separator, 년/월/세, st/nd/rd/th, a month, "y..." of an age, or
+# a space and a digit); lab values such as "128 mmHg" are then never handed to _NUM at all.
+_TRIGGER = re.compile(
+    r"[+\d](?<![A-Za-z0-9._][+\d])(?<!\+\d)"
+    r"(?:(?<=\+)(?=\d)|(?<=0)|(?=\d{5}|\d*+(?:[-./)]|\s*[년월세]|st|nd|rd|th"
+    r"|\s+(?:of\s|[JFMASOND])|\s?y| \d)))"
+)
+_DIGITS = re.compile(r"\d+")
 # Representative numbers really in use (1588-xxxx...); "1500-2000 mL" is not a phone.
 _REP_PREFIXES = frozenset(
     [
@@ -104,7 +115,7 @@ def _valid_date(y: int, m: int, d: int) -> bool:
 
 
 def _date_ok(group: str, s: str) -> bool:
-    nums = [int(n) for n in re.findall(r"\d+", s)]
+    nums = [int(n) for n in _DIGITS.findall(s)]
     if group == "ymd":
         return _valid_date(nums[0], nums[1], nums[2])
     if group == "mdy":
@@ -121,34 +132,26 @@ def _date_ok(group: str, s: str) -> bool:
 
 def find_numbers(text: str, out: list[Span]) -> None:
     """Append every numeric PHI span: identifiers, phones, dates with digits first, old ages."""
-    pos = 0
-    n = len(text)
     search = _TRIGGER.search
     match = _NUM.match
-    while pos < n:
-        t = search(text, pos)
-        if t is None:
-            return
+    append = out.append
+    pos = 0
+    while (t := search(text, pos)) is not None:
         s = t.start()
-        prev = text[s - 1] if s else " "
-        if prev.isascii() and (prev.isalnum() or prev in "._"):
-            pos = t.end()  # part of a word, a decimal or a code (E11.9, v1.2, A1c)
-            continue
         m = match(text, s)
         if m is None:
-            pos = t.end()
+            pos = s + 1  # the trigger skips the rest of this digit run by itself
             continue
         group = m.lastgroup or ""
         if group == "sep":
             group = "ymd"
         start, end = m.span(group)
-        value = text[start:end]
-        span = _classify(group, value, text, start, end)
+        span = _classify(group, text[start:end], text, start, end)
         if span is not None:
-            out.append(span)
+            append(span)
             pos = m.end()
         else:
-            pos = t.end()
+            pos = s + 1
 
 
 def _classify(group: str, value: str, text: str, start: int, end: int) -> Span | None:
@@ -172,9 +175,12 @@ def _classify(group: str, value: str, text: str, start: int, end: int) -> Span |
 
 
 _ANCHORS = re.compile(r"https?://|www\.")
-_EMAIL_LOCAL = re.compile(r"[A-Za-z0-9._%+-]{1,64}$")
+_EMAIL_LOCAL_CHARS = frozenset(
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._%+-"
+)
 _EMAIL_DOMAIN = re.compile(r"[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
 _URL_REST = re.compile(r"[^\s<>\"'()\[\]{}]+")
+_HEX_COLON = re.compile(r":[0-9A-Fa-f]{1,4}:")  # literal-led: a fast test before the full IPv6 scan
 _IP6_FULL = re.compile(r"(?<![\w:])(?:[0-9A-Fa-f]{1,4}:){7}[0-9A-Fa-f]{1,4}(?![\w:])")
 _IP6_SHORT = re.compile(
     r"(?<![\w:])(?:[0-9A-Fa-f]{1,4}(?::[0-9A-Fa-f]{1,4}){0,6})?::"
@@ -186,10 +192,13 @@ def find_network(text: str, out: list[Span]) -> None:
     """Append e-mail addresses, URLs and IPv6 addresses (IPv4 is found with the numbers)."""
     at = text.find("@")
     while at >= 0:
-        local = _EMAIL_LOCAL.search(text, max(0, at - 64), at)
+        # The local part: walk back over its characters (at most 64), cheaper than a regex.
+        start, lo = at, max(0, at - 64)
+        while start > lo and text[start - 1] in _EMAIL_LOCAL_CHARS:
+            start -= 1
         dom = _EMAIL_DOMAIN.match(text, at + 1)
-        if local is not None and dom is not None:
-            out.append(Span(local.start(), dom.end(), "EMAIL", 0.95))
+        if start < at and dom is not None:
+            out.append(Span(start, dom.end(), "EMAIL", 0.95))
         at = text.find("@", at + 1)
     if "://" in text or "www." in text:
         for a in _ANCHORS.finditer(text):
@@ -203,7 +212,7 @@ def find_network(text: str, out: list[Span]) -> None:
         for m in _IP6_SHORT.finditer(text):
             if any(c.isalnum() for c in m.group()):
                 out.append(Span(m.start(), m.end(), "IP", 0.9))
-    if text.count(":") >= 7:
+    if text.count(":") >= 7 and _HEX_COLON.search(text) is not None:
         for m in _IP6_FULL.finditer(text):
             out.append(Span(m.start(), m.end(), "IP", 0.9))
 
