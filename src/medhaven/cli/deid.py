@@ -7,6 +7,7 @@ import typer
 from medhaven.cli.deid_dicom import dicom
 from medhaven.cli.deid_keys import keygen
 from medhaven.cli.deid_risk import risk
+from medhaven.cli.deid_tabular import tabular
 from medhaven.cli.deid_text import text
 
 app = typer.Typer(
@@ -17,3 +18,4 @@ app.command("keygen")(keygen)
 app.command("dicom")(dicom)
 app.command("risk")(risk)
 app.command("text")(text)
+app.command("tabular")(tabular)
