@@ -3,26 +3,22 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.table import Table
 
-from medhaven.analytics.characterize import (
-    characterize_cohort,
-    characterize_dataset,
-    incidence,
-    release_cohort,
-    release_dataset,
-)
-from medhaven.analytics.characterize.cohort import COHORT_STEPS
-from medhaven.analytics.characterize.dataset import DATASET_STEPS
-from medhaven.analytics.characterize.sections import STATS
-from medhaven.analytics.policy import DisclosurePolicy
 from medhaven.cdm.store import opened
 from medhaven.cli.common import console, print_json, progress
 from medhaven.config import get_settings
 from medhaven.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from medhaven.analytics.policy import DisclosurePolicy
+
+# The analytics stack (scipy for the suppression audit) is imported inside each
+# command, so that `medhaven --help` and other command groups start fast.
+STATS = ("min", "p10", "p25", "median", "p75", "p90", "max")
 
 app = typer.Typer(
     help="Characterize a CDM, a cohort, or an outcome's incidence; small cells never leave.",
@@ -39,6 +35,8 @@ MIN_HELP = "Smallest count that may be shown (default: MEDHAVEN_MIN_CELL_COUNT, 
 
 
 def _policy(min_count: int | None, rounding: int | None) -> DisclosurePolicy:
+    from medhaven.analytics.policy import DisclosurePolicy
+
     if min_count is not None and min_count < 1:
         raise InvalidInput("--min-count: must be at least 1")
     if rounding is not None and rounding < 1:
@@ -68,15 +66,16 @@ def _show_section(sec: dict[str, Any]) -> None:
         console.print(f"[bold]{sec['title']}[/bold]: {sec['display']}")
         return
     if kind == "table":
-        view = Table(sec["row_title"], "persons", title=sec["title"])
+        console.print(f"[bold]{sec['title']}[/bold]")
+        view = Table(sec["row_title"], "persons")
         for e in sec["table"]["entries"]:
             view.add_row(e["label"], e["display"], style="bold" if e["margin"] else None)
         console.print(view)
         return
     if kind == "concepts":
         has_pct = any("percent" in r for r in sec["rows"])
-        view = Table("concept id", "concept", "persons", *(["%"] if has_pct else []), "records",
-                     title=sec["title"])  # fmt: skip
+        console.print(f"[bold]{sec['title']}[/bold]")
+        view = Table("concept id", "concept", "persons", *(["%"] if has_pct else []), "records")
         for r in sec["rows"]:
             pct = [_fmt(r.get("percent"))] if has_pct else []
             view.add_row(str(r["concept_id"]), r["concept_name"] or "(not in vocabulary)",
@@ -85,7 +84,8 @@ def _show_section(sec: dict[str, Any]) -> None:
             view.caption = "no concept reaches the minimum cell count"
         console.print(view)
         return
-    view = Table("what", "unit", "persons", "records", *STATS, title=sec["title"])
+    console.print(f"[bold]{sec['title']}[/bold]")
+    view = Table("what", "unit", "persons", "records", *STATS)
     for r in sec["rows"]:
         view.add_row(r["label"], r["unit"] or "", _fmt(r["persons"]), _fmt(r["records"]),
                      *(_fmt(r[s]) for s in STATS))  # fmt: skip
@@ -117,6 +117,12 @@ def dataset(
 ) -> None:
     """Achilles-style summary of a whole CDM: persons by age, sex and year of birth,
     observation periods, visits by type, top concepts per domain, measurement values."""
+    from medhaven.analytics.characterize.dataset import (
+        DATASET_STEPS,
+        characterize_dataset,
+        release_dataset,
+    )
+
     policy = _policy(min_count, rounding)
     _check_db(db)
     with opened(db, read_only=True) as store, progress(enabled=not as_json) as bar:
@@ -145,6 +151,12 @@ def cohort(
 ) -> None:
     """Table 1 of a cohort in the OMOP cohort table: age at index, sex, and the most
     frequent conditions, drugs, procedures and measurements in the year before index."""
+    from medhaven.analytics.characterize.cohort import (
+        COHORT_STEPS,
+        characterize_cohort,
+        release_cohort,
+    )
+
     policy = _policy(min_count, rounding)
     _check_db(db)
     with opened(db, read_only=True) as store, progress(enabled=not as_json) as bar:
@@ -178,6 +190,8 @@ def incidence_cmd(
 ) -> None:
     """Incidence proportion and rate per 1,000 person-years of an outcome cohort within a
     target cohort, overall and by age group, sex and calendar year."""
+    from medhaven.analytics.characterize.incidence import incidence
+
     policy = _policy(min_count, rounding)
     if tar_days is not None and tar_days < 0:
         raise InvalidInput("--tar-days: must be 0 or more")
@@ -197,8 +211,9 @@ def incidence_cmd(
         print_json(doc)
         return
     for strat in doc["strata"]:
+        console.print(f"[bold]Incidence by {strat['name'].replace('_', ' ')}[/bold]")
         view = Table(strat["name"].replace("_", " "), "persons", "outcomes", "person-years",
-                     "proportion %", "rate /1,000 PY", title=f"Incidence by {strat['name']}")  # fmt: skip
+                     "proportion %", "rate /1,000 PY")  # fmt: skip
         for r in strat["rows"]:
             view.add_row(r["label"], _fmt(r["persons"]), _fmt(r["outcomes"]),
                          _fmt(r["person_years"]), _fmt(r["proportion_pct"]),
