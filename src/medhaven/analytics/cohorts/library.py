@@ -55,7 +55,9 @@ def parse_expression(data: Any, *, source: str = "cohort definition") -> CohortE
     try:
         return CohortExpression.model_validate(data)
     except ValidationError as exc:
-        err = exc.errors()[0]
+        errors = exc.errors()
+        # Name an unsupported element before any follow-on "missing field" error it causes.
+        err = next((e for e in errors if e["type"] in _UNSUPPORTED), errors[0])
         where = _path(tuple(err["loc"]))
         if err["type"] == "extra_forbidden":
             raise InvalidInput(
