@@ -143,6 +143,7 @@ def test_bad_arguments_exit_with_invalid_input(tmp_path: Path, cli: Callable[...
     assert proc.returncode == 2 and "--min-count" in proc.stderr
 
 
+@pytest.mark.slow
 def test_entry_point_exits_with_not_found_code_in_a_real_process(tmp_path: Path) -> None:
     db = tmp_path / "cdm.duckdb"
     with open_store(db) as store:

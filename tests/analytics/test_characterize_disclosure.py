@@ -15,6 +15,7 @@ from datetime import date
 from typing import Any
 
 import pyarrow as pa
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -102,6 +103,7 @@ people_strategy = st.lists(
 )
 
 
+@pytest.mark.slow
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(people=people_strategy)
 def test_released_dataset_tables_from_a_real_store_are_safe(
@@ -162,6 +164,7 @@ at_risk_strategy = st.lists(
 )
 
 
+@pytest.mark.slow
 @settings(max_examples=60, deadline=None)
 @given(people=at_risk_strategy)
 def test_no_hidden_incidence_count_is_derivable(
