@@ -98,6 +98,9 @@ class TableRule:
     codes: tuple[str, ...] = ()
     reason_codes: Mapping[str, str | None] = field(default_factory=dict)
     quasi: tuple[str, ...] = ()
+    blank_values: Mapping[str, tuple[str, tuple[str, ...]]] = field(default_factory=dict)
+    """Column -> (code column, codes): the column is emptied on rows with one of the codes
+    (a survey answer such as LOINC 56799-0 "What address do you live at?")."""
 
     def __post_init__(self) -> None:
         shifted = [c for c, r in self.columns.items() if r.action == "date_shift"]
@@ -118,6 +121,7 @@ class TableRule:
             "codes": list(self.codes),
             "reason_codes": dict(self.reason_codes),
             "quasi": list(self.quasi),
+            "blank_values": {c: [k, list(v)] for c, (k, v) in self.blank_values.items()},
         }
 
 

@@ -45,6 +45,9 @@ NOTES_FILE = "notes.jsonl"
 # Ground truth written by `medhaven synth --raw`: never read, never copied.
 SKIP_FILES = ("_linkage.csv", "notes_phi.jsonl")
 
+IDENTIFYING_ANSWERS = ("56799-0",)
+"""LOINC survey items whose answer is an identifier: PRAPARE "What address do you live at?"."""
+
 PERSON = pseudo("person")
 ENCOUNTER = pseudo("encounter")
 PROVIDER = pseudo("provider")
@@ -147,6 +150,7 @@ def _tables(kr: bool) -> tuple[TableRule, ...]:
                 **_keep("CATEGORY", "CODE", "DESCRIPTION", "VALUE", "UNITS", "TYPE"),
             },
             codes=("CODE",),
+            blank_values={"VALUE": ("CODE", IDENTIFYING_ANSWERS)},
         ),
         TableRule(
             "procedures.csv",

@@ -45,6 +45,7 @@ class TableResult:
     flagged: int = 0
     reason_codes_blanked: int = 0
     by_category: dict[str, int] = field(default_factory=dict)
+    values_blanked: dict[str, int] = field(default_factory=dict)
     birth_years_pooled_90: int = 0
     dates_blanked_no_patient: int = 0
 
@@ -251,6 +252,11 @@ class Transformer:
                     f"AND t{j}.pat IS NOT DISTINCT FROM {pat}"
                 )
                 e = f"t{j}.out"
+            blank = rule.blank_values.get(col)
+            if blank is not None and blank[0] in present:
+                codes = ", ".join("'" + c.replace("'", "''") + "'" for c in blank[1])
+                e = f"CASE WHEN s.{sql.ident(blank[0])} IN ({codes}) THEN NULL ELSE {e} END"
+                result.values_blanked[col] = self._count_blank(src, col, blank)
             exprs.append(f"{e} AS {sql.ident(col)}")
             counted.append((col, r))
         where, extra = self._sensitive(rule, src, present, joins, exprs, result)
@@ -261,6 +267,13 @@ class Transformer:
         )
         self._count(file, rule, src, out, counted, result, has_patient)
         return result
+
+    def _count_blank(self, src: str, col: str, blank: tuple[str, tuple[str, ...]]) -> int:
+        codes = ", ".join("'" + c.replace("'", "''") + "'" for c in blank[1])
+        row = self.con.execute(
+            f"SELECT count({sql.ident(col)}) FROM {src} WHERE {sql.ident(blank[0])} IN ({codes})"
+        ).fetchall()[0]
+        return int(row[0])
 
     def _sensitive(
         self,
