@@ -14,11 +14,8 @@ from medhaven.cli.common import print_json
 from medhaven.cli.hub_passwords import read_password
 from medhaven.config import get_settings
 from medhaven.errors import AuditBroken, InvalidInput, NotFound
-from medhaven.hub import audit
 from medhaven.hub.db import Database, database_url
 from medhaven.hub.models import OrgKind, Role
-from medhaven.hub.services import identity
-from medhaven.hub.services.common import SYSTEM_ACTOR
 
 app = typer.Typer(
     help="The hub service: serve it, bootstrap users, check its audit log.", no_args_is_help=True
@@ -99,14 +96,16 @@ def create_user(
     as_json: bool = typer.Option(False, "--json", help="Print the new user as JSON."),
 ) -> None:
     """Create a user (and their organisation) directly in the hub database, e.g. the first admin."""
+    from sqlalchemy import select
+
+    from medhaven.hub.models import Org
+    from medhaven.hub.services import identity
+    from medhaven.hub.services.common import SYSTEM_ACTOR
+
     password = read_password(password_file, confirm=True)
     db = Database(_url(data_dir, database_url_))
     try:
         with db.unit() as s:
-            from sqlalchemy import select
-
-            from medhaven.hub.models import Org
-
             existing = s.execute(select(Org).where(Org.name == org)).scalar_one_or_none()
             if existing is None and org_kind is None:
                 raise InvalidInput(
@@ -152,6 +151,8 @@ def audit_verify(
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Walk the SHA-256 chain: exit 0 when intact, else name the first modified/removed/reordered entry."""
+    from medhaven.hub import audit
+
     db = _existing(data_dir, database_url_)
     try:
         with db.unit() as s:
@@ -175,6 +176,8 @@ def audit_export(
     database_url_: str | None = DbUrlOption,
 ) -> None:
     """Write every audit entry as one JSON object per line, in chain order."""
+    from medhaven.hub import audit
+
     db = _existing(data_dir, database_url_)
     try:
         with db.unit() as s:

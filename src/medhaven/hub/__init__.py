@@ -9,6 +9,21 @@ review-board decisions, grants and a tamper-evident audit log, behind a REST API
 * :mod:`.client`: a small httpx client for the CLI and notebooks.
 """
 
-from medhaven.hub.db import Database, open_database
+from __future__ import annotations
 
-__all__ = ["Database", "open_database"]
+from typing import Any
+
+__all__ = ["Database", "HubClient", "open_database"]
+
+
+def __getattr__(name: str) -> Any:
+    """Import lazily, so that `medhaven --help` does not pay for SQLAlchemy and Alembic."""
+    if name in {"Database", "open_database"}:
+        from medhaven.hub import db
+
+        return getattr(db, name)
+    if name == "HubClient":
+        from medhaven.hub.client import HubClient
+
+        return HubClient
+    raise AttributeError(name)

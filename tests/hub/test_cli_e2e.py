@@ -1,0 +1,280 @@
+"""End to end: bootstrap a fresh hub from the CLI, boot a real `medhaven hub serve` process, and
+walk a researcher's request through review to a grant and on to its expiry, all through the CLI."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from medhaven.cli.main import app as cli
+
+PASSWORD = "a long enough test password"
+MEDHAVEN = [sys.executable, "-c", "from medhaven.cli.main import main; main()"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _medhaven(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "MEDHAVEN_HUB_DATABASE_URL": ""}
+    return subprocess.run([*MEDHAVEN, *args], capture_output=True, text=True, env=env, timeout=120)
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    return tmp_path / "does" / "not" / "exist"
+
+
+@pytest.fixture
+def password_file(tmp_path: Path) -> Path:
+    f = tmp_path / "pw.txt"
+    f.write_text(PASSWORD + "\n")
+    return f
+
+
+@pytest.fixture
+def hub(data_dir: Path) -> Iterator[str]:
+    port = _free_port()
+    env = {**os.environ, "MEDHAVEN_HUB_DATABASE_URL": ""}
+    proc = subprocess.Popen(
+        [
+            *MEDHAVEN,
+            "hub",
+            "serve",
+            "--data-dir",
+            str(data_dir),
+            "--port",
+            str(port),
+            "--insecure-cookies",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{url}/openapi.json", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(
+                    f"hub did not start: {proc.stderr.read() if proc.stderr else ''}"
+                )
+            time.sleep(0.2)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+class Cli:
+    """Runs `medhaven ...` in-process as one user (own credentials file)."""
+
+    def __init__(self, tmp: Path, who: str, hub: str) -> None:
+        self.env = {
+            "MEDHAVEN_HUB_CREDENTIALS": str(tmp / f"{who}.json"),
+            "MEDHAVEN_HUB_URL": hub,
+            "MEDHAVEN_HUB_TOKEN": "",
+        }
+        self.runner = CliRunner()
+
+    def __call__(self, *args: str) -> Any:
+        r = self.runner.invoke(cli, list(args), env=self.env)
+        assert r.exit_code == 0, f"{args}: {r.exception!r} {r.output}"
+        return json.loads(r.stdout) if "--json" in args else r.stdout
+
+
+@pytest.mark.slow
+def test_request_review_grant_expiry_through_the_cli(
+    tmp_path: Path, data_dir: Path, password_file: Path, hub: str
+) -> None:
+    # bootstrap: a real CLI process creates the data dir, the database and the first user...
+    r = _medhaven(
+        "hub",
+        "create-user",
+        "--data-dir",
+        str(data_dir),
+        "--email",
+        "admin@ministry.example",
+        "--role",
+        "admin",
+        "--org",
+        "Ministry",
+        "--org-kind",
+        "ministry",
+        "--password-file",
+        str(password_file),
+        "--json",
+    )
+    assert r.returncode == 0, r.stderr
+    assert PASSWORD not in r.stdout + r.stderr
+    assert json.loads(r.stdout)["org_kind"] == "ministry"
+    # ...and the same command in-process adds the others (cheaper argon2 cost in tests)
+    runner = CliRunner(env={"MEDHAVEN_HUB_DATABASE_URL": ""})
+    for email, role, org, kind in [
+        ("custodian@hospital.example", "custodian", "Seoul General", "hospital"),
+        ("researcher@uni.example", "researcher", "Uni", "university"),
+        ("reviewer@board.example", "reviewer", "Board", "research_institute"),
+    ]:
+        r2 = runner.invoke(
+            cli,
+            [
+                "hub",
+                "create-user",
+                "--data-dir",
+                str(data_dir),
+                "--email",
+                email,
+                "--role",
+                role,
+                "--org",
+                org,
+                "--org-kind",
+                kind,
+                "--password-file",
+                str(password_file),
+            ],
+        )
+        assert r2.exit_code == 0, r2.output
+    custodian, researcher, reviewer = (
+        Cli(tmp_path, w, hub) for w in ("custodian", "researcher", "reviewer")
+    )
+    for who, email in [
+        (custodian, "custodian@hospital.example"),
+        (researcher, "researcher@uni.example"),
+        (reviewer, "reviewer@board.example"),
+    ]:
+        out = who("login", "--email", email, "--password-file", str(password_file), "--json")
+        assert out["scopes"] == ["read", "write"]
+        assert oct(Path(out["saved_to"]).stat().st_mode & 0o777) == "0o600"
+
+    me = custodian("datasets", "search", "--json")  # empty catalogue
+    assert me["total"] == 0
+    orgs = httpx.get(
+        f"{hub}/api/v1/orgs",
+        headers={
+            "Authorization": "Bearer "
+            + json.loads(Path(custodian.env["MEDHAVEN_HUB_CREDENTIALS"]).read_text())["token"]
+        },
+    ).json()
+    hospital = next(o["id"] for o in orgs["items"] if o["kind"] == "hospital")
+    spec = tmp_path / "dataset.json"
+    spec.write_text(
+        json.dumps(
+            {
+                "org_id": hospital,
+                "name": "Diabetes cohort",
+                "domains": ["condition", "drug"],
+                "person_count": 4321,
+                "characterization": {"sex": {"female": 2000, "male": 3}},
+            }
+        )
+    )
+    ds = custodian("datasets", "publish", str(spec), "--json")
+    assert ds["person_count"] == 4320 and ds["characterization"]["sex"]["male"]["marker"] == "<5"
+
+    found = researcher("datasets", "search", "diabetes", "--json")
+    assert [d["id"] for d in found["items"]] == [ds["id"]]
+    project = researcher(
+        "projects",
+        "create",
+        "--title",
+        "HbA1c",
+        "--purpose",
+        "prediction",
+        "--type",
+        "academic",
+        "--domains",
+        "condition,drug",
+        "--start",
+        "2026-01-01",
+        "--end",
+        "2027-12-31",
+        "--ethics-ref",
+        "IRB-1",
+        "--json",
+    )
+    req = researcher(
+        "requests",
+        "create",
+        "--project",
+        str(project["id"]),
+        "--datasets",
+        str(ds["id"]),
+        "--justification",
+        "needed for the model",
+        "--json",
+    )
+    assert req["status"] == "pending"
+
+    queue = reviewer("review", "queue", "--json")
+    assert [r["id"] for r in queue["items"]] == [req["id"]]
+    expires = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=4)
+    decided = reviewer(
+        "review",
+        "approve",
+        str(req["id"]),
+        "--conditions",
+        "aggregates only",
+        "--expires",
+        expires.isoformat(),
+        "--json",
+    )
+    assert decided["status"] == "approved"
+
+    grants = researcher("grants", "list", "--json")
+    assert [(g["dataset_id"], g["status"]) for g in grants["items"]] == [(ds["id"], "active")]
+    time.sleep(max(0.0, (expires - dt.datetime.now(dt.UTC)).total_seconds()) + 0.5)
+    assert researcher("grants", "list", "--status", "active", "--json")["total"] == 0
+    expired = researcher("grants", "list", "--status", "expired", "--json")
+    assert [g["status"] for g in expired["items"]] == ["expired"]
+
+    r3 = runner.invoke(cli, ["hub", "audit", "verify", "--data-dir", str(data_dir), "--json"])
+    assert r3.exit_code == 0, r3.output
+    assert json.loads(r3.stdout)["intact"] is True
+
+
+@pytest.mark.slow
+def test_cli_errors_are_one_line_with_exit_codes(
+    tmp_path: Path, data_dir: Path, password_file: Path
+) -> None:
+    r = _medhaven(
+        "hub",
+        "create-user",
+        "--data-dir",
+        str(data_dir),
+        "--email",
+        "a@b.example",
+        "--role",
+        "admin",
+        "--org",
+        "Nowhere",
+        "--password-file",
+        str(password_file),
+    )
+    assert r.returncode == 2 and r.stderr.strip().count("\n") == 0 and "--org-kind" in r.stderr
+    r = _medhaven("hub", "audit", "verify", "--data-dir", str(tmp_path / "empty"))
+    assert r.returncode == 5 and r.stderr.startswith("error:")
