@@ -189,3 +189,34 @@ def test_rounding_applies_after_suppression(store: CdmStore) -> None:
         assert e["value"] is None or e["value"] % 10 == 0
     for r in section(doc, "top_drug")["rows"]:
         assert r["persons"] % 10 == 0
+
+
+def test_record_count_dominated_by_one_person_is_hidden(store: CdmStore) -> None:
+    fill_hospital(store)
+    # A concept the hospital does not use: six persons, one of them with 60 records.
+    rare = 4_000_000_001
+    people = [r["person_id"] for r in rows(store, "person", ["person_id"])][:6]
+    records = [(p, 60 if i == 0 else 1) for i, p in enumerate(people)]
+    next_id = 10**9
+    for person_id, n in records:
+        for _ in range(n):
+            next_id += 1
+            store.execute(
+                "INSERT INTO condition_occurrence (condition_occurrence_id, person_id, "
+                "condition_concept_id, condition_start_date, condition_type_concept_id) "
+                "VALUES (?, ?, ?, ?, 32817)",
+                [next_id, person_id, rare, date(2020, 1, 1)],
+            )
+    sections = characterize_dataset(store, top=100_000)
+    released = {
+        r["concept_id"]: r for r in section(release_dataset(sections), "top_condition")["rows"]
+    }
+    assert released[rare]["persons"] == 6
+    assert released[rare]["records"] is None  # 60 of 65 records belong to one person
+    raw = {
+        r["concept_id"]: r
+        for r in section(release_dataset(sections, raw=True), "top_condition")["rows"]
+    }
+    assert raw[rare]["records"] == 65
+    common = max(raw.values(), key=lambda r: r["persons"])
+    assert released[common["concept_id"]]["records"] == common["records"]

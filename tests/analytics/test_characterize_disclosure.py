@@ -22,7 +22,8 @@ from hypothesis import strategies as st
 from medhaven.analytics import DisclosurePolicy, characterize_dataset, release_dataset
 from medhaven.analytics.characterize.dataset import demographic_sections
 from medhaven.analytics.characterize.incidence import AtRisk, release_stratified, stratify
-from medhaven.analytics.characterize.sections import release_document
+from medhaven.analytics.characterize.sections import records_dominated, release_document
+from medhaven.analytics.dominance import is_dominated
 from medhaven.cdm import open_store
 
 MIN = 5
@@ -187,3 +188,19 @@ def test_no_hidden_incidence_count_is_derivable(
         for r in rel["rows"]:
             if r["rate_per_1000py"] is not None or r["proportion_pct"] is not None:
                 assert r["outcomes"] is not None
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    counts=st.lists(st.integers(min_value=1, max_value=50), min_size=1, max_size=30),
+    n=st.integers(min_value=1, max_value=5),
+    k=st.sampled_from([0.5, 0.85, 0.95]),
+)
+def test_record_dominance_from_top_contributors_equals_the_full_rule(
+    counts: list[int], n: int, k: float
+) -> None:
+    policy = DisclosurePolicy(dominance_n=n, dominance_k=k)
+    tops = tuple(sorted(counts, reverse=True)[:5])
+    assert records_dominated(len(counts), sum(counts), tops, policy) == is_dominated(
+        [float(c) for c in counts], policy
+    )

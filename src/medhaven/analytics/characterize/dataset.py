@@ -164,9 +164,15 @@ def observation_sections(store: CdmStore) -> list[Section]:
     )
     dist_rows = tuple(
         DistributionRow(
-            key=(), label="first observation period", unit="days", persons=p, records=r, stats=s
+            key=(),
+            label="first observation period",
+            unit="days",
+            persons=f.persons,
+            records=f.records,
+            stats=f.stats,
+            top_records=f.top_records,
         )
-        for _k, p, r, s in dist
+        for f in dist
     )
     return [
         CountTable(

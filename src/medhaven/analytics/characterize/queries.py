@@ -70,6 +70,29 @@ def fetch(store: CdmStore, sql: str, params: Sequence[Any] | None = None) -> lis
         ) from exc
 
 
+#: How many of the largest per-person record counts each group brings back, for the
+#: dominance rules on record counts (exact for (n, k) rules with n up to this).
+TOP_CONTRIBUTORS = 5
+
+
+def _per_person_sql(keys: Sequence[str], source: str) -> str:
+    """CTEs ``pc``, ``rk``, ``agg``: records per person, then persons, records and top counts."""
+    k = ", ".join(keys)
+    tops = ", ".join(
+        f"MAX(CASE WHEN rn = {i} THEN n END) AS t{i}" for i in range(1, TOP_CONTRIBUTORS + 1)
+    )
+    return (
+        f"pc AS (SELECT {k}, person_id, COUNT(*) AS n FROM {source} GROUP BY {k}, person_id), "
+        f"rk AS (SELECT {k}, n, ROW_NUMBER() OVER (PARTITION BY {k} ORDER BY n DESC) AS rn "
+        "FROM pc), "
+        f"agg AS (SELECT {k}, COUNT(*) AS persons, SUM(n) AS records, {tops} FROM rk GROUP BY {k})"
+    )
+
+
+def _tops(values: Sequence[Any]) -> tuple[int, ...]:
+    return tuple(int(v) for v in values if v is not None)
+
+
 def concept_counts(
     store: CdmStore, domain: Domain, *, cohort_id: int | None = None, window_days: int = 365
 ) -> list[ConceptCount]:
@@ -84,16 +107,21 @@ def concept_counts(
             f"AND d.{domain.date} BETWEEN idx.index_date - {int(window_days)} AND idx.index_date"
         )
         prefix, params = f"{index_cte()}, ", [cohort_id]
+    tops = ", ".join(f"agg.t{i}" for i in range(1, TOP_CONTRIBUTORS + 1))
     sql = (
-        f"WITH {prefix}x AS ({source}), "
-        "agg AS (SELECT concept_id, COUNT(DISTINCT person_id) AS persons, COUNT(*) AS records "
-        "FROM x GROUP BY concept_id) "
-        "SELECT agg.concept_id, c.concept_name, agg.persons, agg.records "
+        f"WITH {prefix}x AS ({source}), {_per_person_sql(['concept_id'], 'x')} "
+        f"SELECT agg.concept_id, c.concept_name, agg.persons, agg.records, {tops} "
         "FROM agg LEFT JOIN concept c ON c.concept_id = agg.concept_id"
     )
     return [
-        ConceptCount(int(cid) if cid is not None else 0, name, int(p), int(r))
-        for cid, name, p, r in fetch(store, sql, params)
+        ConceptCount(
+            int(row[0]) if row[0] is not None else 0,
+            row[1],
+            int(row[2]),
+            int(row[3]),
+            top_records=_tops(row[4:]),
+        )
+        for row in fetch(store, sql, params)
     ]
 
 
@@ -105,22 +133,45 @@ def _stat_sql(col: str) -> str:
     return f"MIN({col}) AS vmin, {pcts}, MAX({col}) AS vmax"
 
 
+@dataclass(frozen=True)
+class Found:
+    """One group of :func:`distributions`: key, persons, records, top per-person records, stats."""
+
+    key: tuple[int, ...]
+    persons: int
+    records: int
+    top_records: tuple[int, ...]
+    stats: tuple[float, ...]
+
+
 def distributions(
     store: CdmStore, source: str, params: Sequence[Any], *, keys: Sequence[str], prefix: str = ""
-) -> list[tuple[tuple[int, ...], int, int, tuple[float, ...]]]:
-    """``(key, persons, records, stats)`` per group of ``source`` (columns keys, person_id, value)."""
+) -> list[Found]:
+    """Persons, records and value statistics per group of ``source`` (keys, person_id, value)."""
     key_sql = ", ".join(keys)
+    on = " AND ".join(f"st.{k} = agg.{k}" for k in keys)
+    tops = ", ".join(f"agg.t{i}" for i in range(1, TOP_CONTRIBUTORS + 1))
     sql = (
-        f"WITH {prefix}v AS ({source}) "
-        f"SELECT {key_sql}, COUNT(DISTINCT person_id), COUNT(*), {_stat_sql('value')} "
-        f"FROM v GROUP BY {key_sql}"
+        f"WITH {prefix}v AS ({source}), {_per_person_sql(keys, 'v')}, "
+        f"st AS (SELECT {key_sql}, {_stat_sql('value')} FROM v GROUP BY {key_sql}) "
+        f"SELECT {', '.join(f'agg.{k}' for k in keys)}, agg.persons, agg.records, {tops}, "
+        "st.vmin, st.p10, st.p25, st.p50, st.p75, st.p90, st.vmax "
+        f"FROM agg JOIN st ON {on}"
     )
     n = len(keys)
     out = []
     for row in fetch(store, sql, params):
         key = tuple(int(k) if k is not None else 0 for k in row[:n])
-        stats = tuple(float(x) for x in row[n + 2 :])
-        out.append((key, int(row[n]), int(row[n + 1]), stats))
+        top_end = n + 2 + TOP_CONTRIBUTORS
+        out.append(
+            Found(
+                key=key,
+                persons=int(row[n]),
+                records=int(row[n + 1]),
+                top_records=_tops(row[n + 2 : top_end]),
+                stats=tuple(float(x) for x in row[top_end:]),
+            )
+        )
     return out
 
 
@@ -163,24 +214,27 @@ def measurement_rows(
         )
         prefix, params = f"{index_cte()}, ", [cohort_id]
     found = distributions(store, source, params, keys=("concept_id", "unit_id"), prefix=prefix)
-    names = concept_names(store, {k for key, *_ in found for k in key})
+    names = concept_names(store, {k for f in found for k in f.key})
     return [
         DistributionRow(
-            key=key,
-            label=names.get(key[0], f"concept {key[0]}"),
-            unit=names.get(key[1]) if key[1] else None,
-            persons=persons,
-            records=records,
-            stats=stats,
+            key=f.key,
+            label=names.get(f.key[0], f"concept {f.key[0]}"),
+            unit=names.get(f.key[1]) if f.key[1] else None,
+            persons=f.persons,
+            records=f.records,
+            stats=f.stats,
+            top_records=f.top_records,
         )
-        for key, persons, records, stats in found
+        for f in found
     ]
 
 
 __all__ = [
     "DOMAINS",
     "PERCENTILES",
+    "TOP_CONTRIBUTORS",
     "Domain",
+    "Found",
     "concept_counts",
     "concept_names",
     "distributions",

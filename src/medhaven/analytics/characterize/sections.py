@@ -15,6 +15,10 @@ into a JSON-ready dict under the node's :class:`DisclosurePolicy`:
   per group; a row with fewer contributing persons than the minimum cell
   count shows no figure at all (so no single person's value is released).
 
+Record counts are sums of records per person: one whose largest contributors
+dominate it (the policy's (n, k), p% and fewest-contributors rules) is hidden
+while the persons count stays.
+
 ``raw=True`` returns every true figure for a custodian's own node; the
 document then says ``"raw": true`` and must not leave the node.
 """
@@ -26,11 +30,28 @@ from dataclasses import dataclass
 from typing import Any
 
 from medhaven.analytics.disclosure import release_count
+from medhaven.analytics.dominance import is_dominated
 from medhaven.analytics.policy import DisclosurePolicy
 from medhaven.analytics.suppression import release, suppress_counts
 from medhaven.analytics.table import LinkedTable
 
 STATS = ("min", "p10", "p25", "median", "p75", "p90", "max")
+
+
+def records_dominated(
+    persons: int, records: int, top_records: tuple[int, ...], policy: DisclosurePolicy
+) -> bool:
+    """Whether a record count (a sum of records per person) fails the policy's dominance rules.
+
+    Only the largest per-person counts are known; the other persons' records
+    are spread evenly, which keeps every rule exact as long as the (n, k)
+    rule's ``n`` is at most ``len(top_records)`` (else the count is hidden).
+    """
+    if persons > len(top_records) and policy.dominance_n > len(top_records):
+        return True
+    rest = persons - len(top_records)
+    filler = [(records - sum(top_records)) / rest] * rest if rest > 0 else []
+    return is_dominated([*top_records, *filler], policy)
 
 
 class Section(ABC):
@@ -95,6 +116,7 @@ class ConceptCount:
     concept_name: str | None
     persons: int
     records: int
+    top_records: tuple[int, ...] = ()  # the largest records-per-person counts, descending
 
 
 @dataclass(frozen=True)
@@ -119,7 +141,10 @@ class ConceptCounts(Section):
         out: list[dict[str, Any]] = []
         for r in shown:
             persons = r.persons if raw else policy.round_count(r.persons)
-            records = r.records if raw else policy.round_count(r.records)
+            records: int | None = r.records
+            if not raw:
+                hide = records_dominated(r.persons, r.records, r.top_records, policy)
+                records = None if hide else policy.round_count(r.records)
             item: dict[str, Any] = {
                 "concept_id": r.concept_id,
                 "concept_name": r.concept_name,
@@ -148,6 +173,7 @@ class DistributionRow:
     persons: int
     records: int
     stats: tuple[float, ...]  # in the order of STATS
+    top_records: tuple[int, ...] = ()  # the largest records-per-person counts, descending
 
 
 @dataclass(frozen=True)
@@ -172,7 +198,12 @@ class Distributions(Section):
             item.update({"label": r.label, "unit": r.unit})
             if r in published:
                 item["persons"] = r.persons if raw else policy.round_count(r.persons)
-                item["records"] = r.records if raw else policy.round_count(r.records)
+                if raw:
+                    item["records"] = r.records
+                elif records_dominated(r.persons, r.records, r.top_records, policy):
+                    item["records"] = None
+                else:
+                    item["records"] = policy.round_count(r.records)
                 item.update(dict(zip(STATS, r.stats, strict=True)))
                 item["suppressed"] = False
             else:
@@ -216,5 +247,6 @@ __all__ = [
     "DistributionRow",
     "Distributions",
     "Section",
+    "records_dominated",
     "release_document",
 ]
