@@ -52,11 +52,12 @@ _NUM = re.compile(
 # A run that does not start with 0 must also be long (6+ digits) or be followed by what one of
 # the _NUM branches needs next (a separator, 년/월/세, st/nd/rd/th, a month, "y..." of an age, or
 # a space and a digit); lab values such as "128 mmHg" are then never handed to _NUM at all.
+_RUN_NEEDS = r"(?=\d{5}|\d*+(?:[-./)]|\s*[년월세]|st|nd|rd|th|\s+(?:of\s|[JFMASOND])|\s?y| \d))"
 _TRIGGER = re.compile(
-    r"[+\d](?<![A-Za-z0-9._][+\d])(?<!\+\d)"
-    r"(?:(?<=\+)(?=\d)|(?<=0)|(?=\d{5}|\d*+(?:[-./)]|\s*[년월세]|st|nd|rd|th"
-    r"|\s+(?:of\s|[JFMASOND])|\s?y| \d)))"
+    r"[+\d](?<![A-Za-z0-9._][+\d])(?<!\+\d)(?:(?<=\+)(?=\d)|(?<=0)|" + _RUN_NEEDS + ")"
 )
+# The same for a text without "+": a class of digits alone is scanned about twice as fast.
+_TRIGGER_DIGITS = re.compile(r"\d(?<![A-Za-z0-9._]\d)(?:(?<=0)|" + _RUN_NEEDS + ")")
 _DIGITS = re.compile(r"\d+")
 # Representative numbers really in use (1588-xxxx...); "1500-2000 mL" is not a phone.
 _REP_PREFIXES = frozenset(
@@ -132,7 +133,7 @@ def _date_ok(group: str, s: str) -> bool:
 
 def find_numbers(text: str, out: list[Span]) -> None:
     """Append every numeric PHI span: identifiers, phones, dates with digits first, old ages."""
-    search = _TRIGGER.search
+    search = (_TRIGGER if "+" in text else _TRIGGER_DIGITS).search
     match = _NUM.match
     append = out.append
     pos = 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bisect import bisect_right
+from itertools import pairwise
 from typing import NamedTuple
 
 LABELS = (
@@ -39,15 +40,23 @@ def _rank(s: Span) -> tuple[float, int, int]:
 
 def resolve(spans: list[Span]) -> list[Span]:
     """Non-overlapping spans in text order: of two that overlap, the higher score then the longer wins."""
-    if len(spans) < 2:
-        return sorted(spans)
+    # Two recognisers often find the very same extent (a name by its title and as a first name +
+    # surname pair): keep the better of the two, the one the greedy pick below would keep.
+    best: dict[tuple[int, int], Span] = {}
+    for s in spans:
+        seen = best.get((s.start, s.end))
+        if seen is None or s.score > seen.score:
+            best[s.start, s.end] = s
+    ordered = sorted(best.values())
+    if all(a.end <= b.start for a, b in pairwise(ordered)):
+        return ordered  # nothing overlaps (the usual case): every span is kept
     # Best first: a greedy pick of the best spans that do not collide with ones already kept.
     # The kept spans never overlap, so sorted by start they are sorted by end as well and a new
     # span can only collide with its two neighbours in that order (found by bisection).
     starts: list[int] = []
     ends: list[int] = []
     kept: list[Span] = []
-    for s in sorted(spans, key=_rank):
+    for s in sorted(ordered, key=_rank):
         i = bisect_right(starts, s.start)
         if i and ends[i - 1] > s.start and starts[i - 1] < s.end:
             continue
