@@ -17,6 +17,7 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from medhaven import __version__
 from medhaven.cdm import schema
@@ -93,7 +94,15 @@ class CdmBuilder:
         table = self.con.sql(select).to_arrow_table()
         fields = schema.table(name).fields
         order = [f.name for f in fields if f.name in table.column_names]
-        self.build.tables[name] = table.select(order)
+        table = table.select(order)
+        for f in fields:
+            # PostgreSQL enforces varchar(n); a source value longer than the field is cut.
+            n = f.max_length
+            if n and f.name in table.column_names:
+                i = table.column_names.index(f.name)
+                col = pc.utf8_slice_codeunits(table.column(i).cast(pa.string()), 0, n)
+                table = table.set_column(i, f.name, col)
+        self.build.tables[name] = table
 
     def _person(self) -> None:
         p = self.out["patients.csv"]
@@ -341,7 +350,7 @@ class CdmBuilder:
         if "c_evd" in have:
             spans.append("SELECT person_id, sd AS s, coalesce(ed_ok, sd) AS e FROM c_evd")
         if "c_visit" in have:
-            spans.append("SELECT person_id, sd, ed FROM c_visit")
+            spans.append("SELECT person_id, sd AS s, ed AS e FROM c_visit")
         if not spans:
             return
         self._fetch(
@@ -365,7 +374,7 @@ class CdmBuilder:
                 "cdm_release_date": pa.array([today], pa.date32()),
                 "cdm_version": ["v5.4"],
                 "cdm_version_concept_id": [ev.CDM_V54],
-                "vocabulary_version": ["MedHaven compact vocabulary"],
+                "vocabulary_version": ["MedHaven compact"],
             }
         )
 

@@ -1,0 +1,262 @@
+"""Column rules on small hand-written extracts: generalisation, sensitive rows, CSV mappings."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+from pathlib import Path
+
+import pytest
+
+from medhaven.cdm import open_store
+from medhaven.deid.keys import SiteKey
+from medhaven.deid.tabular import deidentify_extract, read_mapping, synthea_profile
+from medhaven.deid.tabular.sensitive import read_sensitive_list
+
+KEY = SiteKey(b"\x07" * 32)
+REF = dt.date(2025, 6, 30)
+
+PATIENTS = [
+    "Id,BIRTHDATE,DEATHDATE,SSN,FIRST,LAST,GENDER,RACE,ETHNICITY,STATE,ZIP,LAT,LON,ADDRESS",
+    "p-1,1930-01-15,,999-11-2222,Ann,Older,F,white,nonhispanic,Massachusetts,03601,42.1,-71.2,1 Elm St",
+    "p-2,1980-07-01,2024-02-10,999-33-4444,Bob,Middle,M,asian,nonhispanic,Seoul,06236,37.5,127.0,2 Oak Rd",
+    "p-3,2001-12-31,,999-55-6666,Cy,Young,M,black,hispanic,Massachusetts,02139,42.3,-71.1,3 Pine Av",
+]
+ENCOUNTERS = [
+    "Id,START,STOP,PATIENT,ENCOUNTERCLASS,CODE,DESCRIPTION,REASONCODE,REASONDESCRIPTION",
+    "e-1,2020-03-01T10:00:00Z,2020-03-04T09:30:00Z,p-1,inpatient,1,Admission,86406008,HIV infection",
+    "e-2,2021-05-05T08:00:00Z,2021-05-05T08:20:00Z,p-2,ambulatory,2,Check up,,",
+    "e-3,2022-01-01T00:10:00Z,2022-01-01T01:00:00Z,p-3,emergency,3,ER,,",
+]
+CONDITIONS = [
+    "START,STOP,PATIENT,ENCOUNTER,CODE,DESCRIPTION",
+    "2020-03-01,,p-1,e-1,86406008,HIV infection",
+    "2020-03-01,2020-03-20,p-1,e-1,195662009,Acute viral pharyngitis",
+    "2021-05-05,,p-2,e-2,370143000,Major depressive disorder",
+    "2022-01-01,2022-01-09,p-3,e-3,444814009,Viral sinusitis",
+]
+
+
+def _write(folder: Path, name: str, lines: list[str]) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / name).write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def _rows(path: Path) -> list[dict[str, str]]:
+    with path.open(encoding="utf-8", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+@pytest.fixture
+def extract(tmp_path: Path) -> Path:
+    src = tmp_path / "raw"
+    _write(src, "patients.csv", PATIENTS)
+    _write(src, "encounters.csv", ENCOUNTERS)
+    _write(src, "conditions.csv", CONDITIONS)
+    return src
+
+
+def _run(src: Path, tmp: Path, profile: str, **kw: object) -> tuple[Path, dict[str, object]]:
+    out = tmp / "out"
+    rep = deidentify_extract(
+        source=src,
+        output=out,
+        key=KEY,
+        profile=synthea_profile(profile, reference_date=REF, **kw),  # type: ignore[arg-type]
+        report_path=tmp / "r.json",
+    )
+    return out, rep
+
+
+def test_safe_harbor_generalises_zip_years_and_ages_over_89(extract: Path, tmp_path: Path) -> None:
+    out, _ = _run(extract, tmp_path, "safe-harbor")
+    pats = _rows(out / "patients.csv")
+    # 036 is one of HHS's small-population ZIP3 prefixes; 062 (Korean 06236) and 021 are not.
+    assert [p["ZIP"] for p in pats] == ["000", "062", "021"]
+    # Born 1930: 95 at the reference date, so pooled into 1935 ("90 or older").
+    assert [p["BIRTHDATE"] for p in pats] == ["1935", "1980", "2001"]
+    assert [p["DEATHDATE"] for p in pats] == ["", "2024", ""]
+    assert "SSN" not in pats[0] and "LAT" not in pats[0] and "ADDRESS" not in pats[0]
+    encs = _rows(out / "encounters.csv")
+    assert [e["START"] for e in encs] == ["2020", "2021", "2022"]
+
+
+def test_withhold_removes_sensitive_rows_and_blanks_reason_codes(
+    extract: Path, tmp_path: Path
+) -> None:
+    out, rep = _run(extract, tmp_path, "kr-pseudonym")
+    conds = _rows(out / "conditions.csv")
+    assert sorted(c["CODE"] for c in conds) == ["195662009", "444814009"]
+    encs = _rows(out / "encounters.csv")
+    assert len(encs) == 3
+    assert encs[0]["REASONCODE"] == "" and encs[0]["REASONDESCRIPTION"] == ""
+    sens = rep["sensitive"]
+    assert isinstance(sens, dict)
+    assert sens["withheld"] == 2 and sens["by_category"] == {"hiv": 1, "mental": 1}
+    assert sens["reason_codes_blanked"] == 1
+
+
+def test_flag_keeps_rows_and_names_the_category(extract: Path, tmp_path: Path) -> None:
+    out, _ = _run(extract, tmp_path, "kr-pseudonym", sensitive_mode="flag")
+    conds = _rows(out / "conditions.csv")
+    assert [c["SENSITIVE_CATEGORY"] for c in conds] == ["hiv", "", "mental", ""]
+
+
+def test_custom_sensitive_list_with_prefix(extract: Path, tmp_path: Path) -> None:
+    listing = tmp_path / "codes.csv"
+    listing.write_text("code,category\n4448*,custom\n", encoding="utf-8")
+    codes = read_sensitive_list(listing)
+    out, _ = _run(extract, tmp_path, "kr-pseudonym", sensitive=codes)
+    conds = _rows(out / "conditions.csv")
+    assert sorted(c["CODE"] for c in conds) == ["195662009", "370143000", "86406008"]
+
+
+def test_kr_pseudonym_shifts_every_date_of_a_patient_by_one_offset(
+    extract: Path, tmp_path: Path
+) -> None:
+    out, _ = _run(extract, tmp_path, "kr-pseudonym", sensitive_mode="off")
+    pats, encs = _rows(out / "patients.csv"), _rows(out / "encounters.csv")
+    conds = _rows(out / "conditions.csv")
+    birth_shift = (dt.date.fromisoformat(pats[0]["BIRTHDATE"]) - dt.date(1930, 1, 15)).days
+    assert birth_shift != 0
+    start = dt.datetime.fromisoformat(encs[0]["START"].replace("Z", "+00:00"))
+    assert start - dt.datetime(2020, 3, 1, 10, tzinfo=dt.UTC) == dt.timedelta(days=birth_shift)
+    assert encs[0]["STOP"].endswith("T09:30:00Z")
+    cond_end = dt.date.fromisoformat(conds[1]["STOP"]) - dt.date.fromisoformat(conds[1]["START"])
+    assert cond_end.days == 19
+    assert pats[0]["ZIP"] == "036"  # kr-pseudonym: postcode prefix, no US small-area rule
+
+
+def test_cdm_from_hand_written_extract(extract: Path, tmp_path: Path) -> None:
+    cdm = tmp_path / "cdm.duckdb"
+    deidentify_extract(
+        source=extract,
+        output=tmp_path / "out",
+        key=KEY,
+        profile=synthea_profile("kr-pseudonym", reference_date=REF, sensitive_mode="off"),
+        report_path=tmp_path / "r.json",
+        cdm=str(cdm),
+    )
+    with open_store(cdm, read_only=True) as store:
+        visits = store.fetchall(
+            "SELECT visit_concept_id, visit_end_date - visit_start_date FROM visit_occurrence "
+            "ORDER BY visit_source_value"
+        )
+        # ambulatory -> outpatient 9202, emergency -> ER 9203, inpatient -> 9201; 3-day stay kept
+        assert [(int(a), int(b)) for a, b in visits] == [(9202, 0), (9203, 0), (9201, 3)]
+        genders = store.fetchall("SELECT gender_concept_id FROM person ORDER BY year_of_birth")
+        assert [g[0] for g in genders] == [8532, 8507, 8507]
+        conds = store.fetchall(
+            "SELECT condition_source_value, condition_concept_id FROM condition_occurrence "
+            "ORDER BY condition_source_value"
+        )
+        by_code = dict(conds)
+        assert by_code["195662009"] != 0  # in the shipped vocabulary
+        assert by_code["86406008"] == 0  # not in it: concept 0, source value kept
+        assert store.count("death") == 1
+
+
+MAPPING = """
+reference_date: 2025-01-01
+text_dates: shift
+files:
+  visits.csv:
+    patient: pid
+    quasi: [age, sex]
+    columns:
+      pid: pseudonymize
+      mrn: {action: pseudonymize, namespace: mrn}
+      name: drop
+      age: {action: generalize, method: age_band}
+      sex: keep
+      visit: date_shift
+      zip: {action: generalize, method: zip3}
+      seen: {action: generalize, method: year}
+      note: text
+"""
+VISITS = [
+    "pid,mrn,name,age,sex,visit,zip,seen,note,extra",
+    "A1,M-100,Jane Roe,93,F,2024-03-05,02139,2024-03-05,Seen on 2024-03-05 by Dr. Smith,x",
+    "A1,M-100,Jane Roe,93,F,2024-03-15,02139,2024-03-15,Call 010-1234-5678,y",
+    "B2,M-200,Joe Bloggs,41,M,2023-11-30T13:45:00,05901,2023-11-30,fine,z",
+]
+
+
+def _mapping_run(tmp_path: Path, mapping: str, lines: list[str]) -> tuple[Path, dict[str, object]]:
+    src = tmp_path / "raw"
+    _write(src, "visits.csv", lines)
+    m = tmp_path / "m.yaml"
+    m.write_text(mapping, encoding="utf-8")
+    rep = deidentify_extract(
+        source=src,
+        output=tmp_path / "out",
+        key=KEY,
+        profile=read_mapping(m),
+        report_path=tmp_path / "r.json",
+        fmt="csv",
+        strict_columns=True,
+    )
+    return tmp_path / "out", rep
+
+
+def test_csv_mapping_applies_every_action(tmp_path: Path) -> None:
+    out, rep = _mapping_run(tmp_path, MAPPING, VISITS)
+    rows = _rows(out / "visits.csv")
+    assert list(rows[0]) == ["pid", "mrn", "age", "sex", "visit", "zip", "seen", "note"]
+    assert rows[0]["pid"] == rows[1]["pid"] != rows[2]["pid"]
+    assert rows[0]["mrn"] != rows[0]["pid"]  # namespaces keep equal strings apart
+    assert [r["age"] for r in rows] == ["90+", "90+", "40-44"]
+    assert [r["zip"] for r in rows] == ["021", "021", "000"]
+    assert [r["seen"] for r in rows] == ["2024", "2024", "2023"]
+    d0, d1 = (dt.date.fromisoformat(r["visit"]) for r in rows[:2])
+    assert (d1 - d0).days == 10 and d0 != dt.date(2024, 3, 5)
+    assert rows[2]["visit"].endswith("T13:45:00")
+    assert "Smith" not in rows[0]["note"] and d0.isoformat() in rows[0]["note"]
+    assert "010-1234-5678" not in rows[1]["note"]
+    tables = rep["tables"]
+    assert isinstance(tables, dict)
+    assert tables["visits.csv"]["unknown_columns"] == ["extra"]
+    assert tables["visits.csv"]["columns"]["name"] == {"action": "drop", "values": 3}
+    risk = rep["risk"]
+    assert isinstance(risk, dict) and risk["visits.csv"]["k"] == 1
+
+
+def test_mapping_naming_a_missing_column_is_a_one_line_error(tmp_path: Path) -> None:
+    from medhaven.errors import InvalidInput
+
+    broken = MAPPING.replace("      sex: keep\n", "      sex: keep\n      ward: drop\n")
+    with pytest.raises(InvalidInput) as err:
+        _mapping_run(tmp_path, broken, VISITS)
+    assert str(err.value) == "visits.csv: the mapping names column ward, which the file lacks"
+    assert not (tmp_path / "out").exists() and not (tmp_path / "r.json").exists()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "message"),
+    [
+        ("files: {v.csv: {columns: {a: shred}}}", "m.yaml: file v.csv: column a: unknown column"),
+        ("files: {v.csv: {columns: {a: {action: generalize, method: zip9}}}}", "generalization"),
+        ("files: {v.csv: {columns: {d: date_shift}}}", "date_shift needs a patient column"),
+        ("nope: 1", "unknown key nope"),
+        ("files: [1, 2]", "'files' must map"),
+    ],
+)
+def test_bad_mapping_files(tmp_path: Path, yaml_text: str, message: str) -> None:
+    from medhaven.errors import InvalidInput
+
+    m = tmp_path / "m.yaml"
+    m.write_text(yaml_text, encoding="utf-8")
+    with pytest.raises(InvalidInput) as err:
+        read_mapping(m)
+    assert message in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_report_json_on_disk_matches_and_has_no_input_value(extract: Path, tmp_path: Path) -> None:
+    _, rep = _run(extract, tmp_path, "safe-harbor")
+    text = (tmp_path / "r.json").read_text("utf-8")
+    assert json.loads(text)["config_hash"] == rep["config_hash"]
+    for value in ("p-1", "999-11-2222", "Older", "1 Elm St", "e-1", "1930-01-15", "42.1"):
+        assert value not in text
