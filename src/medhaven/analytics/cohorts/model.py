@@ -156,6 +156,12 @@ DomainCriterion = (
 class DomainCriteria(_Model):
     """A one-key wrapper naming the domain, as Circe serialises a criterion."""
 
+    @model_validator(mode="before")
+    @classmethod
+    def _unset_fields(cls, data: Any) -> Any:
+        # Every key here names a domain, even with empty attributes: none is "unset".
+        return data
+
     ConditionOccurrence: ConditionOccurrenceCriterion | None = None
     DrugExposure: DrugExposureCriterion | None = None
     ProcedureOccurrence: ProcedureOccurrenceCriterion | None = None
