@@ -16,6 +16,7 @@ from test_characterize_data import (
     rows,
     section,
     sex,
+    small_counts,
     table_values,
 )
 
@@ -106,6 +107,8 @@ def _check(store: CdmStore) -> None:
         assert (r["min"], r["max"]) == (pytest.approx(min(vals)), pytest.approx(max(vals)))
 
     released = release_cohort(sections, 11, DisclosurePolicy())
+    assert small_counts(released) == []
+    assert small_counts(raw) != []  # the raw view does have small counts to hide
     for name in PRIOR:
         listed = section(released, f"prior_{name}")["rows"]
         want = {c: p for c, p in exp["prior"][name].items() if p >= 5}

@@ -104,3 +104,21 @@ def section(doc: dict[str, Any], name: str) -> dict[str, Any]:
 def table_values(sec: dict[str, Any]) -> dict[str, Any]:
     """``{label: value}`` of a released count table's entries (None where suppressed)."""
     return {e["label"]: e["value"] for e in sec["table"]["entries"]}
+
+
+COUNT_KEYS = {"value", "persons", "records", "outcomes"}
+
+
+def small_counts(doc: object, min_count: int = 5) -> list[str]:
+    """Every count from 1 to ``min_count - 1`` anywhere in a released document (should be none)."""
+    found: list[str] = []
+    if isinstance(doc, dict):
+        for k, v in doc.items():
+            if k in COUNT_KEYS and isinstance(v, int) and 1 <= v < min_count:
+                found.append(k)
+            else:
+                found += small_counts(v, min_count)
+    elif isinstance(doc, list):
+        for item in doc:
+            found += small_counts(item, min_count)
+    return found

@@ -16,6 +16,7 @@ from test_characterize_data import (
     rows,
     section,
     sex,
+    small_counts,
     table_values,
 )
 
@@ -130,6 +131,7 @@ def _check_released(store: CdmStore) -> None:
     doc = release_dataset(characterize_dataset(store, top=100_000, measurement_limit=100_000),
                           policy)  # fmt: skip
     assert doc["raw"] is False
+    assert small_counts(doc) == []  # no count from 1 to 4 anywhere in what leaves
     for name, counter in [("persons_by_age_group", exp["age"]), ("persons_by_sex", exp["sex"]),
                           ("persons_by_year_of_birth", exp["yob"])]:  # fmt: skip
         for label, value in table_values(section(doc, name)).items():
