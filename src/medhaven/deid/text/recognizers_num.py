@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from datetime import date
+from operator import mul
 
 from medhaven.deid.text.spans import Span
 
@@ -49,10 +50,13 @@ _NUM = re.compile(
 # Where a number may start: a "+" before a digit, or the first digit of a run, in either case not
 # glued to a word, a decimal or a code (E11.9, v1.2, A1c). The look-behinds follow the consumed
 # character so that the engine keeps its fast skip over characters other than "+" and digits.
-# A run that does not start with 0 must also be long (6+ digits) or be followed by what one of
-# the _NUM branches needs next (a separator, 년/월/세, st/nd/rd/th, a month, "y..." of an age, or
-# a space and a digit); lab values such as "128 mmHg" are then never handed to _NUM at all.
-_RUN_NEEDS = r"(?=\d{5}|\d*+(?:[-./)]|\s*[년월세]|st|nd|rd|th|\s+(?:of\s|[JFMASOND])|\s?y| \d))"
+# A run that does not start with 0 must also be 13 digits long (an RRN written without its
+# hyphen) or be followed by what one of the _NUM branches needs next (a separator, 년/월/세,
+# st/nd/rd/th, a month, "y..." of an age, or a space and a digit); lab values ("128 mmHg") and
+# record numbers ("10001411") are then never handed to _NUM at all.
+_RUN_NEEDS = (
+    r"(?=\d{12}(?!\d)|\d*+(?:[-./)]|\s*[년월세]|st|nd|rd|th|\s+(?:of\s|[JFMASOND])|\s?y| \d))"
+)
 _TRIGGER = re.compile(
     r"[+\d](?<![A-Za-z0-9._][+\d])(?<!\+\d)(?:(?<=\+)(?=\d)|(?<=0)|" + _RUN_NEEDS + ")"
 )
@@ -100,7 +104,7 @@ def rrn_checksum_ok(value: str) -> bool:
     digits = [int(c) for c in value if c.isdigit()]
     if len(digits) != 13:
         return False
-    total = sum(d * w for d, w in zip(digits, _RRN_WEIGHTS, strict=False))
+    total = sum(map(mul, digits, _RRN_WEIGHTS))
     check = (11 - total % 11) % 10
     if digits[6] in (5, 6, 7, 8):  # foreigners: the classic formula adds 2
         check = (13 - total % 11) % 10
@@ -116,6 +120,8 @@ def _valid_date(y: int, m: int, d: int) -> bool:
 
 
 def _date_ok(group: str, s: str) -> bool:
+    if "29" not in s and "30" not in s and "31" not in s:
+        return True  # the patterns admit months 1-12 and days 1-31 only: days 1-28 always exist
     nums = [int(n) for n in _DIGITS.findall(s)]
     if group == "ymd":
         return _valid_date(nums[0], nums[1], nums[2])
