@@ -46,6 +46,7 @@ def build(path: Path, persons: int, seed: int = 3) -> tuple[int, int]:
         store.create_schema()
         load_vocabulary(store)
     con = duckdb.connect(str(path))
+    con.execute("SET enable_progress_bar = false")
     try:
         for name in TABLES:
             con.register("src", base[name])
@@ -91,6 +92,7 @@ def _pandas(path: str) -> tuple[float, float]:
 
     start = time.perf_counter()
     con = duckdb.connect(path, read_only=True)
+    con.execute("SET enable_progress_bar = false")
 
     def df(sql: str) -> pd.DataFrame:
         return con.execute(sql).df()
@@ -128,6 +130,7 @@ def _pandas(path: str) -> tuple[float, float]:
 def _summarize(path: str) -> tuple[float, float]:
     start = time.perf_counter()
     con = duckdb.connect(path, read_only=True)
+    con.execute("SET enable_progress_bar = false")
     for t in TABLES:
         con.execute(f"SUMMARIZE {t}").fetchall()
     con.close()

@@ -43,7 +43,14 @@ DOMAINS: dict[str, Domain] = {
 
 
 def require_tables(store: CdmStore, names: Sequence[str]) -> None:
-    """Raise :class:`NotFound` naming the first CDM table the store lacks."""
+    """Raise :class:`NotFound` naming the first CDM table the store lacks.
+
+    On DuckDB it also switches off the engine's own progress bar, which would
+    otherwise write to standard output during long queries (and so into
+    ``--json`` output).
+    """
+    if store.dialect == "duckdb":
+        store.execute("SET enable_progress_bar = false")
     present = store.table_names()
     for name in names:
         if name not in present:
