@@ -108,7 +108,7 @@ def rrn_checksum_ok(value: str) -> bool:
     check = (11 - total % 11) % 10
     if digits[6] in (5, 6, 7, 8):  # foreigners: the classic formula adds 2
         check = (13 - total % 11) % 10
-    return check == digits[12]
+    return bool(check == digits[12])
 
 
 def _valid_date(y: int, m: int, d: int) -> bool:
