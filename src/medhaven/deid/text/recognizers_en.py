@@ -151,6 +151,7 @@ _VALUE = {
 }
 _INSURANCE_LABELS = (
     "보험",
+    "건강보험",  # 건강보험번호 and 건강보험증번호 are insurance numbers, not record numbers
     "Insurance",
     "insurance",
     "Member",
