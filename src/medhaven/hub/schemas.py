@@ -55,6 +55,8 @@ Domain = Literal[
     "cost",
 ]
 Scope = Literal["read", "write"]
+MAX_ID = 2**31 - 1
+ObjectId = Annotated[int, Field(ge=1, le=MAX_ID)]
 
 
 class Public(BaseModel):
@@ -155,7 +157,7 @@ class RolePublic(Public):
 class RoleGrant(BaseModel):
     """A role to give a user in an organisation."""
 
-    org_id: int
+    org_id: ObjectId
     role: Role
 
 
@@ -165,7 +167,7 @@ class UserCreate(BaseModel):
     email: Email
     name: Annotated[str, StringConstraints(max_length=200)] = ""
     password: Annotated[str, StringConstraints(min_length=12, max_length=1024)]
-    org_id: int
+    org_id: ObjectId
     role: Role
 
 
@@ -182,15 +184,17 @@ class UserPublic(Public):
 class DatasetCreate(BaseModel):
     """What a custodian publishes; counts are true counts, suppressed and rounded on the way in."""
 
-    org_id: int
+    org_id: ObjectId
     name: Name
     description: Text = ""
     cdm_version: Annotated[str, StringConstraints(max_length=16)] = "5.4"
     domains: list[Domain] = Field(min_length=1)
     period_start: dt.date | None = None
     period_end: dt.date | None = None
-    person_count: int = Field(ge=0)
-    characterization: dict[str, dict[str, int]] = Field(default_factory=dict)
+    person_count: int = Field(ge=0, le=10**10)
+    characterization: dict[str, dict[str, Annotated[int, Field(ge=0, le=10**10)]]] = Field(
+        default_factory=dict
+    )
     quality_summary: dict[str, Any] = Field(default_factory=dict)
     terms_of_use: Text = ""
     teaching: bool = False
@@ -224,7 +228,7 @@ class ProjectCreate(BaseModel):
     title: Name
     purpose: Text = Field(min_length=1)
     type: ProjectType
-    org_id: int | None = None
+    org_id: ObjectId | None = None
     ethics_ref: Annotated[str, StringConstraints(max_length=200)] | None = None
     domains: list[Domain] = Field(min_length=1)
     start_date: dt.date
@@ -234,7 +238,7 @@ class ProjectCreate(BaseModel):
 class MemberAdd(BaseModel):
     """A user to add to a project."""
 
-    user_id: int
+    user_id: ObjectId
 
 
 class ProjectPublic(Public):
@@ -257,8 +261,8 @@ class ProjectPublic(Public):
 class RequestCreate(BaseModel):
     """An access request of a project for datasets."""
 
-    project_id: int
-    dataset_ids: list[int] = Field(min_length=1, max_length=50)
+    project_id: ObjectId
+    dataset_ids: list[ObjectId] = Field(min_length=1, max_length=50)
     justification: Text = Field(min_length=1)
 
 
@@ -345,6 +349,7 @@ class AuditVerifyPublic(BaseModel):
 
 __all__ = [
     "CDM_DOMAINS",
+    "MAX_ID",
     "AuditPublic",
     "AuditVerifyPublic",
     "DatasetCreate",
@@ -353,6 +358,7 @@ __all__ = [
     "GrantPublic",
     "LoginIn",
     "MemberAdd",
+    "ObjectId",
     "OrgCreate",
     "OrgPublic",
     "Page",

@@ -7,7 +7,7 @@ import datetime as dt
 from fastapi import APIRouter, Request, Response
 
 from medhaven.errors import MedHavenError
-from medhaven.hub.api.deps import SESSION_COOKIE, CurrentUser, StateDep
+from medhaven.hub.api.deps import SESSION_COOKIE, CurrentUser, PathId, StateDep
 from medhaven.hub.models import User
 from medhaven.hub.permissions import V1
 from medhaven.hub.schemas import LoginIn, SessionIssued, TokenCreate, TokenIssued, TokenPublic
@@ -83,7 +83,7 @@ def tokens(state: StateDep, me: CurrentUser) -> list[TokenPublic]:
 
 
 @router.delete("/tokens/{token_id}", response_model=TokenPublic)
-def revoke_token(token_id: int, state: StateDep, me: CurrentUser) -> TokenPublic:
+def revoke_token(token_id: PathId, state: StateDep, me: CurrentUser) -> TokenPublic:
     """Revoke one of your tokens (an admin: anyone's)."""
     with state.db.unit() as session:
         return TokenPublic.model_validate(identity.revoke_token(session, me, token_id))

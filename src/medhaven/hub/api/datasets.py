@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 
 from medhaven.hub import audit
 from medhaven.hub.api.convert import dataset_public
-from medhaven.hub.api.deps import CurrentUser, PageDep, StateDep
+from medhaven.hub.api.deps import CurrentUser, PageDep, PathId, QueryId, StateDep
 from medhaven.hub.permissions import V1
 from medhaven.hub.schemas import DatasetCreate, DatasetPublic, Domain, Page
 from medhaven.hub.services import catalogue
@@ -25,7 +25,7 @@ def search(
     q: Annotated[
         str | None, Query(max_length=200, description="Text in name or description.")
     ] = None,
-    org_id: int | None = None,
+    org_id: QueryId = None,
     domain: Domain | None = None,
     teaching: bool | None = None,
     cdm_version: Annotated[str | None, Query(max_length=16)] = None,
@@ -62,7 +62,7 @@ def publish(body: DatasetCreate, state: StateDep, me: CurrentUser) -> DatasetPub
 
 
 @router.get("/{dataset_id}", response_model=DatasetPublic)
-def view(dataset_id: int, state: StateDep, me: CurrentUser) -> DatasetPublic:
+def view(dataset_id: PathId, state: StateDep, me: CurrentUser) -> DatasetPublic:
     """One catalogue entry."""
     with state.db.unit() as session:
         return dataset_public(catalogue.view(session, me, dataset_id))

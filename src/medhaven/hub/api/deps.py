@@ -6,12 +6,13 @@ import logging
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Query, Request
+from fastapi import Depends, Path, Query, Request
 
 from medhaven.errors import Forbidden, Unauthorized
 from medhaven.hub.db import Database
 from medhaven.hub.permissions import PUBLIC, allowed_roles, require
 from medhaven.hub.ratelimit import LoginLimiter
+from medhaven.hub.schemas import MAX_ID
 from medhaven.hub.services import identity
 from medhaven.hub.services.common import MAX_LIMIT, Principal
 
@@ -96,6 +97,10 @@ def page_params(
     return PageParams(limit, offset)
 
 
+PathId = Annotated[int, Path(ge=1, le=MAX_ID, description="Object id.")]
+QueryId = Annotated[
+    int | None, Query(ge=1, le=MAX_ID, description="Only objects linked to this id.")
+]
 StateDep = Annotated[HubState, Depends(get_state)]
 CurrentUser = Annotated[Principal, Depends(current_principal)]
 PageDep = Annotated[PageParams, Depends(page_params)]
@@ -107,6 +112,8 @@ __all__ = [
     "HubState",
     "PageDep",
     "PageParams",
+    "PathId",
+    "QueryId",
     "StateDep",
     "authorize",
     "current_principal",

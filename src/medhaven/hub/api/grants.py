@@ -7,7 +7,7 @@ from typing import Literal
 from fastapi import APIRouter
 
 from medhaven.hub.api.convert import grant_public
-from medhaven.hub.api.deps import CurrentUser, PageDep, StateDep
+from medhaven.hub.api.deps import CurrentUser, PageDep, PathId, QueryId, StateDep
 from medhaven.hub.permissions import V1
 from medhaven.hub.schemas import GrantPublic, Page, RevokeIn
 from medhaven.hub.services import access
@@ -21,8 +21,8 @@ def list_grants(
     state: StateDep,
     me: CurrentUser,
     page: PageDep,
-    project_id: int | None = None,
-    dataset_id: int | None = None,
+    project_id: QueryId = None,
+    dataset_id: QueryId = None,
     status: Literal["active", "expired", "revoked"] | None = None,
 ) -> Page[GrantPublic]:
     """Grants you may see, optionally filtered."""
@@ -35,14 +35,14 @@ def list_grants(
 
 
 @router.get("/{grant_id}", response_model=GrantPublic)
-def view(grant_id: int, state: StateDep, me: CurrentUser) -> GrantPublic:
+def view(grant_id: PathId, state: StateDep, me: CurrentUser) -> GrantPublic:
     """One grant and whether it is active now."""
     with state.db.unit() as session:
         return grant_public(access.get_grant(session, me, grant_id))
 
 
 @router.post("/{grant_id}/revoke", response_model=GrantPublic)
-def revoke(grant_id: int, body: RevokeIn, state: StateDep, me: CurrentUser) -> GrantPublic:
+def revoke(grant_id: PathId, body: RevokeIn, state: StateDep, me: CurrentUser) -> GrantPublic:
     """Revoke a grant now."""
     with state.db.unit() as session:
         return grant_public(access.revoke(session, me, grant_id, body.reason))

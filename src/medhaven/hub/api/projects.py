@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from medhaven.hub.api.convert import project_public
-from medhaven.hub.api.deps import CurrentUser, PageDep, StateDep
+from medhaven.hub.api.deps import CurrentUser, PageDep, PathId, StateDep
 from medhaven.hub.permissions import V1
 from medhaven.hub.schemas import MemberAdd, Page, ProjectCreate, ProjectPublic
 from medhaven.hub.services import projects
@@ -37,14 +37,16 @@ def create(body: ProjectCreate, state: StateDep, me: CurrentUser) -> ProjectPubl
 
 
 @router.get("/{project_id}", response_model=ProjectPublic)
-def view(project_id: int, state: StateDep, me: CurrentUser) -> ProjectPublic:
+def view(project_id: PathId, state: StateDep, me: CurrentUser) -> ProjectPublic:
     """One project."""
     with state.db.unit() as session:
         return project_public(projects.get_visible(session, me, project_id))
 
 
 @router.post("/{project_id}/members", response_model=ProjectPublic)
-def add_member(project_id: int, body: MemberAdd, state: StateDep, me: CurrentUser) -> ProjectPublic:
+def add_member(
+    project_id: PathId, body: MemberAdd, state: StateDep, me: CurrentUser
+) -> ProjectPublic:
     """Add a member (project lead only)."""
     with state.db.unit() as session:
         return project_public(projects.add_member(session, me, project_id, body.user_id))

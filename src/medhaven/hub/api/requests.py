@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from medhaven.hub.api.convert import request_public
-from medhaven.hub.api.deps import CurrentUser, PageDep, StateDep
+from medhaven.hub.api.deps import CurrentUser, PageDep, PathId, QueryId, StateDep
 from medhaven.hub.models import RequestStatus
 from medhaven.hub.permissions import V1
 from medhaven.hub.schemas import Page, RequestCreate, RequestPublic, ReviewCreate
@@ -21,7 +21,7 @@ def list_requests(
     me: CurrentUser,
     page: PageDep,
     status: RequestStatus | None = None,
-    project_id: int | None = None,
+    project_id: QueryId = None,
 ) -> Page[RequestPublic]:
     """Requests you may see (reviewers: all), optionally by status or project."""
     stmt = access.list_requests_query(
@@ -45,21 +45,23 @@ def create(body: RequestCreate, state: StateDep, me: CurrentUser) -> RequestPubl
 
 
 @router.get("/{request_id}", response_model=RequestPublic)
-def view(request_id: int, state: StateDep, me: CurrentUser) -> RequestPublic:
+def view(request_id: PathId, state: StateDep, me: CurrentUser) -> RequestPublic:
     """One request and its reviews."""
     with state.db.unit() as session:
         return request_public(access.get_request(session, me, request_id))
 
 
 @router.post("/{request_id}/withdraw", response_model=RequestPublic)
-def withdraw(request_id: int, state: StateDep, me: CurrentUser) -> RequestPublic:
+def withdraw(request_id: PathId, state: StateDep, me: CurrentUser) -> RequestPublic:
     """Withdraw a pending request."""
     with state.db.unit() as session:
         return request_public(access.withdraw(session, me, request_id))
 
 
 @router.post("/{request_id}/reviews", response_model=RequestPublic, status_code=201)
-def review(request_id: int, body: ReviewCreate, state: StateDep, me: CurrentUser) -> RequestPublic:
+def review(
+    request_id: PathId, body: ReviewCreate, state: StateDep, me: CurrentUser
+) -> RequestPublic:
     """Approve (conditions, expiry) or reject (reasons); enough approvals create the grants."""
     with state.db.unit() as session:
         return request_public(access.decide(session, me, request_id, body))

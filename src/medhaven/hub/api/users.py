@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from sqlalchemy import select
 
-from medhaven.hub.api.deps import CurrentUser, PageDep, StateDep
+from medhaven.hub.api.deps import CurrentUser, PageDep, PathId, StateDep
 from medhaven.hub.models import Org, OrgKind, User
 from medhaven.hub.permissions import V1
 from medhaven.hub.schemas import OrgCreate, OrgPublic, Page, RoleGrant, UserCreate, UserPublic
@@ -81,7 +81,7 @@ def create_user(body: UserCreate, state: StateDep, me: CurrentUser) -> UserPubli
 
 
 @router.post("/users/{user_id}/roles", response_model=UserPublic)
-def add_role(user_id: int, body: RoleGrant, state: StateDep, me: CurrentUser) -> UserPublic:
+def add_role(user_id: PathId, body: RoleGrant, state: StateDep, me: CurrentUser) -> UserPublic:
     """Give a user a role in an organisation."""
     with state.db.unit() as session:
         user = identity.add_role(
