@@ -173,6 +173,18 @@ def test_wrong_length_key_is_refused(
     _nothing_written(tmp_path)
 
 
+def test_key_inside_the_extract_is_refused(
+    cli: Callable[..., Done], extract: Path, tmp_path: Path
+) -> None:
+    key = SiteKey.generate().write(extract / "site.key")
+    done = cli(*_args(extract, tmp_path, key))
+    assert done.returncode == 2
+    assert done.stderr.strip() == (
+        "error: --key-file must be kept apart from the extract, not inside --input"
+    )
+    _nothing_written(tmp_path)
+
+
 def test_existing_output_or_cdm_is_not_overwritten(
     cli: Callable[..., Done], extract: Path, tmp_path: Path, key_file: Path
 ) -> None:

@@ -234,6 +234,8 @@ def test_notes_dates_move_by_the_patients_table_offset(raw: Path, kr: Path) -> N
     iso = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})\b")
     checked = 0
     for n_in, n_out in zip(notes_in, notes_out, strict=True):
+        assert n_out["patient"] == _expected_pseudonym(n_in["patient"], "person")
+        assert n_out["encounter"] == _expected_pseudonym(n_in["encounter"], "encounter")
         days = offset[n_in["patient"]]
         for m in iso.finditer(n_in["text"]):
             moved = dt.date.fromisoformat(m.group(0)) + dt.timedelta(days=days)

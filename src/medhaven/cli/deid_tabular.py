@@ -64,6 +64,8 @@ def tabular(
     profile does not name are dropped. Output, report and CDM are built aside
     and renamed into place, so a failed run leaves nothing behind.
     """
+    if input_dir.is_dir() and input_dir.resolve() in key_file.resolve().parents:
+        raise InvalidInput("--key-file must be kept apart from the extract, not inside --input")
     key = SiteKey.load(key_file)
     ref = None
     if reference_date is not None:
