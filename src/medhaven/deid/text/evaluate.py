@@ -86,29 +86,37 @@ class Evaluation:
         }
 
 
-def _covered(span: Span, others: Sequence[Span]) -> bool:
-    fam = FAMILY.get(span.label, span.label)
+def _covered(span: Span, others: Sequence[Span], family: Mapping[str, str]) -> bool:
+    fam = family.get(span.label, span.label)
     chars = 0
     for o in others:
-        if FAMILY.get(o.label, o.label) == fam:
+        if family.get(o.label, o.label) == fam:
             chars += max(0, min(span.end, o.end) - max(span.start, o.start))
     return chars * 2 >= span.end - span.start
 
 
 def evaluate(
-    gold: Mapping[str, Sequence[Span]], predicted: Mapping[str, Sequence[Span]]
+    gold: Mapping[str, Sequence[Span]],
+    predicted: Mapping[str, Sequence[Span]],
+    *,
+    strict_labels: bool = False,
 ) -> Evaluation:
-    """Score ``predicted`` against ``gold`` (both: note id -> spans) with the module's rule."""
+    """Score ``predicted`` against ``gold`` (both: note id -> spans) with the module's rule.
+
+    With ``strict_labels`` a span only counts when covered by spans of the very
+    same label (an insurance number found as a record number is then a miss).
+    """
+    family: Mapping[str, str] = {} if strict_labels else FAMILY
     ev = Evaluation()
     for nid in set(gold) | set(predicted):
         g, p = gold.get(nid, ()), predicted.get(nid, ())
         for s in g:
-            hit = _covered(s, p)
+            hit = _covered(s, p, family)
             for c in _tallies(ev, s.label):
                 c.gold += 1
                 c.found += hit
         for s in p:
-            ok = _covered(s, g)
+            ok = _covered(s, g, family)
             for c in _tallies(ev, s.label):
                 c.predicted += 1
                 c.correct += ok

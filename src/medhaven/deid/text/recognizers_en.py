@@ -163,11 +163,13 @@ _INSURANCE_LABELS = (
 _ZIP_AFTER = re.compile(r",?\s{1,2}(\d{5})(?:-\d{4})?(?!\d)")
 
 
-def _cut_tokens(s: int, value: str) -> tuple[int, int] | None:
+def _cut_tokens(s: int, value: str, *, titled: bool) -> tuple[int, int] | None:
     words = value.split(" ")
     kept: list[str] = []
     for w in words:
-        if w in EN_NOT_NAME_WORDS or w.lower() in EN_EPONYM_FOLLOWERS:
+        # Right after "Mr."/"Dr." a surname that is also a common word ("Ms. An") is a name.
+        surname_after_title = titled and not kept and w in ROMAN_SURNAMES
+        if not surname_after_title and (w in EN_NOT_NAME_WORDS or w.lower() in EN_EPONYM_FOLLOWERS):
             break
         kept.append(w)
     if not kept:
@@ -178,7 +180,7 @@ def _cut_tokens(s: int, value: str) -> tuple[int, int] | None:
 def find_english(text: str, out: list[Span]) -> None:
     """Append English names, month-name dates, street addresses, hospitals and labelled ids."""
     for m in word_starts(_CONTEXT_NAME, text):
-        cut = _cut_tokens(m.start(1), m.group(1))
+        cut = _cut_tokens(m.start(1), m.group(1), titled=text.startswith(_TITLES, m.start()))
         if cut is not None:
             out.append(Span(cut[0], cut[1], "NAME", 0.85))
     for m in word_starts(_PAIR, text):
