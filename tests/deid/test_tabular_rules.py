@@ -233,6 +233,16 @@ def test_mapping_naming_a_missing_column_is_a_one_line_error(tmp_path: Path) -> 
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
 
 
+def test_mapping_naming_a_missing_file_is_an_error(tmp_path: Path) -> None:
+    from medhaven.errors import InvalidInput
+
+    extra = MAPPING + "  wards.csv:\n    columns: {ward: keep}\n"
+    with pytest.raises(InvalidInput) as err:
+        _mapping_run(tmp_path, extra, VISITS)
+    assert str(err.value) == "the mapping names file wards.csv, which --input lacks"
+    assert not (tmp_path / "out").exists()
+
+
 @pytest.mark.parametrize(
     ("yaml_text", "message"),
     [

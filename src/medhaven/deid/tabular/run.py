@@ -110,6 +110,10 @@ def deidentify_extract(
     step = on_step or (lambda _label: None)
     source, output, report_path = Path(source), Path(output), Path(report_path)
     plan = plan_run(source, profile)
+    if strict_columns:
+        lacking = [t.file for t in profile.tables if t.file not in plan.tables]
+        if lacking:
+            raise InvalidInput(f"the mapping names file {lacking[0]}, which --input lacks")
     _check_output(output, source)
     if report_path.exists() and report_path.is_dir():
         raise InvalidInput(f"--report {report_path} is a folder")
