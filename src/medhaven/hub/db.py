@@ -38,7 +38,7 @@ def database_url(*, data_dir: Path, url: str | None) -> str:
     return url
 
 
-def _sqlite_setup(engine: Engine) -> None:
+def _sqlite_setup(engine: Engine, *, immediate: bool) -> None:
     @event.listens_for(engine, "connect")
     def _connect(dbapi_con: Any, _record: Any) -> None:
         dbapi_con.isolation_level = None  # we issue BEGIN ourselves
@@ -50,17 +50,19 @@ def _sqlite_setup(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _begin(con: Any) -> None:
-        con.exec_driver_sql("BEGIN IMMEDIATE")
+        # writers take the write lock up front, so two of them queue instead of one failing
+        # half-way; readers use a deferred BEGIN and run side by side (WAL)
+        con.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, *, readonly: bool = False) -> Engine:
     """An engine for ``url`` (SQLite parents are created; foreign keys and WAL switched on)."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"check_same_thread": False}, pool_size=20)
-        _sqlite_setup(engine)
+        _sqlite_setup(engine, immediate=not readonly)
         return engine
     return create_engine(url, pool_size=20, max_overflow=40, pool_pre_ping=True)
 
@@ -91,11 +93,17 @@ class Database:
         if migrate_now:
             migrate(self.engine)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        # on SQLite a second engine whose transactions do not take the write lock up front
+        self.read_engine = make_engine(url, readonly=True) if self.is_sqlite else self.engine
+        self._read_sessions = sessionmaker(self.read_engine, expire_on_commit=False)
 
     @contextmanager
-    def unit(self) -> Iterator[Session]:
-        """One transaction: commit when the block ends, roll back on any exception."""
-        session = self._sessions()
+    def unit(self, *, readonly: bool = False) -> Iterator[Session]:
+        """One transaction: commit when the block ends, roll back on any exception.
+
+        ``readonly`` units must not write (on SQLite they may run beside a writer).
+        """
+        session = (self._read_sessions if readonly else self._sessions)()
         try:
             with session.begin():
                 yield session
@@ -107,6 +115,7 @@ class Database:
     def close(self) -> None:
         """Release all pooled connections."""
         self.engine.dispose()
+        self.read_engine.dispose()
 
 
 def open_database(*, data_dir: Path, url: str | None = None) -> Database:

@@ -20,7 +20,7 @@ router = APIRouter(prefix=f"{V1}/audit", tags=["audit"])
 @router.get("", response_model=Page[AuditPublic])
 def list_entries(state: StateDep, me: CurrentUser, page: PageDep) -> Page[AuditPublic]:
     """Audit entries in chain order."""
-    with state.db.unit() as session:
+    with state.db.unit(readonly=True) as session:
         rows, total = paginate(
             session,
             select(AuditEntry).order_by(AuditEntry.seq),
@@ -47,7 +47,7 @@ def list_entries(state: StateDep, me: CurrentUser, page: PageDep) -> Page[AuditP
 @router.get("/verify", response_model=AuditVerifyPublic)
 def verify(state: StateDep, me: CurrentUser) -> AuditVerifyPublic:
     """Walk the SHA-256 chain and report the first broken entry."""
-    with state.db.unit() as session:
+    with state.db.unit(readonly=True) as session:
         return AuditVerifyPublic(**audit.verify(session).as_dict())
 
 

@@ -78,7 +78,7 @@ def logout(response: Response, state: StateDep, me: CurrentUser) -> Response:
 @router.get("/tokens", response_model=list[TokenPublic])
 def tokens(state: StateDep, me: CurrentUser) -> list[TokenPublic]:
     """Your API tokens (never their secrets)."""
-    with state.db.unit() as session:
+    with state.db.unit(readonly=True) as session:
         return [TokenPublic.model_validate(t) for t in identity.list_tokens(session, me)]
 
 

@@ -41,18 +41,22 @@ def get_state(request: Request) -> HubState:
 def _authenticate(request: Request, state: HubState) -> Principal:
     auth = request.headers.get("authorization", "")
     unsafe = request.method not in SAFE_METHODS
-    with state.db.unit() as session:
+    touch = False
+    with state.db.unit(readonly=True) as session:
         if auth:
             scheme, _, secret = auth.partition(" ")
             if scheme.lower() != "bearer" or not secret.strip():
                 raise Unauthorized("use Authorization: Bearer <API token>")
-            principal = identity.principal_from_token(session, secret.strip())
+            principal, touch = identity.principal_from_token(session, secret.strip())
         elif cookie := request.cookies.get(SESSION_COOKIE):
             principal = identity.principal_from_session(
                 session, cookie, request.headers.get(CSRF_HEADER), unsafe=unsafe
             )
         else:
             raise Unauthorized("sign in or send an API token")
+    if touch and principal.credential_id is not None:
+        with state.db.unit() as session:
+            identity.touch_token(session, principal.credential_id)
     if unsafe and "write" not in principal.scopes:
         raise Forbidden("this API token is read-only")
     return principal

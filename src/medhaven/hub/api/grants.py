@@ -27,7 +27,7 @@ def list_grants(
 ) -> Page[GrantPublic]:
     """Grants you may see, optionally filtered."""
     stmt = access.list_grants_query(me, project_id=project_id, dataset_id=dataset_id, status=status)
-    with state.db.unit() as session:
+    with state.db.unit(readonly=True) as session:
         rows, total = paginate(session, stmt, limit=page.limit, offset=page.offset)
         return Page(
             items=[grant_public(g) for g in rows], total=total, limit=page.limit, offset=page.offset
@@ -37,7 +37,7 @@ def list_grants(
 @router.get("/{grant_id}", response_model=GrantPublic)
 def view(grant_id: PathId, state: StateDep, me: CurrentUser) -> GrantPublic:
     """One grant and whether it is active now."""
-    with state.db.unit() as session:
+    with state.db.unit(readonly=True) as session:
         return grant_public(access.get_grant(session, me, grant_id))
 
 

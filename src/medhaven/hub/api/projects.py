@@ -17,7 +17,7 @@ router = APIRouter(prefix=f"{V1}/projects", tags=["projects"])
 @router.get("", response_model=Page[ProjectPublic])
 def list_projects(state: StateDep, me: CurrentUser, page: PageDep) -> Page[ProjectPublic]:
     """Projects you may see."""
-    with state.db.unit() as session:
+    with state.db.unit(readonly=True) as session:
         rows, total = paginate(
             session, projects.list_query(me), limit=page.limit, offset=page.offset
         )
@@ -39,7 +39,7 @@ def create(body: ProjectCreate, state: StateDep, me: CurrentUser) -> ProjectPubl
 @router.get("/{project_id}", response_model=ProjectPublic)
 def view(project_id: PathId, state: StateDep, me: CurrentUser) -> ProjectPublic:
     """One project."""
-    with state.db.unit() as session:
+    with state.db.unit(readonly=True) as session:
         return project_public(projects.get_visible(session, me, project_id))
 
 

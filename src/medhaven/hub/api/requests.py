@@ -27,7 +27,7 @@ def list_requests(
     stmt = access.list_requests_query(
         me, status=status.value if status else None, project_id=project_id
     )
-    with state.db.unit() as session:
+    with state.db.unit(readonly=True) as session:
         rows, total = paginate(session, stmt, limit=page.limit, offset=page.offset)
         return Page(
             items=[request_public(r) for r in rows],
@@ -47,7 +47,7 @@ def create(body: RequestCreate, state: StateDep, me: CurrentUser) -> RequestPubl
 @router.get("/{request_id}", response_model=RequestPublic)
 def view(request_id: PathId, state: StateDep, me: CurrentUser) -> RequestPublic:
     """One request and its reviews."""
-    with state.db.unit() as session:
+    with state.db.unit(readonly=True) as session:
         return request_public(access.get_request(session, me, request_id))
 
 

@@ -18,7 +18,7 @@ router = APIRouter(prefix=V1, tags=["organisations and users"])
 @router.get("/me", response_model=UserPublic)
 def me(state: StateDep, me: CurrentUser) -> UserPublic:
     """Who you are and which roles you hold where."""
-    with state.db.unit() as session:
+    with state.db.unit(readonly=True) as session:
         return UserPublic.model_validate(get_or_404(session, User, me.user_id, "user"))
 
 
@@ -30,7 +30,7 @@ def list_orgs(
     stmt = select(Org).order_by(Org.id)
     if kind is not None:
         stmt = stmt.where(Org.kind == kind.value)
-    with state.db.unit() as session:
+    with state.db.unit(readonly=True) as session:
         rows, total = paginate(session, stmt, limit=page.limit, offset=page.offset)
         return Page(
             items=[OrgPublic.model_validate(o) for o in rows],
@@ -52,7 +52,7 @@ def create_org(body: OrgCreate, state: StateDep, me: CurrentUser) -> OrgPublic:
 @router.get("/users", response_model=Page[UserPublic])
 def list_users(state: StateDep, me: CurrentUser, page: PageDep) -> Page[UserPublic]:
     """All users."""
-    with state.db.unit() as session:
+    with state.db.unit(readonly=True) as session:
         rows, total = paginate(
             session, select(User).order_by(User.id), limit=page.limit, offset=page.offset
         )

@@ -238,8 +238,8 @@ def revoke_token(session: Session, principal: Principal, token_id: int) -> ApiTo
     return token
 
 
-def principal_from_token(session: Session, secret: str) -> Principal:
-    """The principal behind a bearer token, or :class:`Unauthorized`."""
+def principal_from_token(session: Session, secret: str) -> tuple[Principal, bool]:
+    """The principal behind a bearer token (or :class:`Unauthorized`) and whether to touch it."""
     now = now_utc()
     token = session.execute(
         select(ApiToken).where(ApiToken.token_hash == digest(secret))
@@ -249,9 +249,18 @@ def principal_from_token(session: Session, secret: str) -> Principal:
     user = session.get(User, token.user_id)
     if user is None or not user.active:
         raise Unauthorized("the API token's user is not active")
-    if token.last_used_at is None or now - token.last_used_at > dt.timedelta(minutes=1):
-        token.last_used_at = now
-    return Principal(user.id, roles_of(user), "token", frozenset(token.scopes.split()), token.id)
+    stale = token.last_used_at is None or now - token.last_used_at > dt.timedelta(minutes=1)
+    principal = Principal(
+        user.id, roles_of(user), "token", frozenset(token.scopes.split()), token.id
+    )
+    return principal, stale
+
+
+def touch_token(session: Session, token_id: int) -> None:
+    """Record that a token was used now (at most about once a minute per token)."""
+    token = session.get(ApiToken, token_id)
+    if token is not None:
+        token.last_used_at = now_utc()
 
 
 def open_session(session: Session, user: User) -> tuple[BrowserSession, str, str]:
@@ -335,4 +344,5 @@ __all__ = [
     "principal_from_token",
     "revoke_token",
     "roles_of",
+    "touch_token",
 ]
