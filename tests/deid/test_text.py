@@ -19,6 +19,7 @@ from medhaven.deid.text.engine import detect
 from medhaven.deid.text.evaluate import evaluate, read_gold
 from medhaven.deid.text.recognizers_num import rrn_checksum_ok
 from medhaven.deid.text.replace import Replacer
+from medhaven.deid.text.spans import Span
 
 DATA = Path(__file__).parent / "data"
 GOAL_FAMILIES = ("name", "identifier", "phone", "date", "address")
@@ -206,3 +207,25 @@ def test_cli_evaluate_json(tmp_path: Path) -> None:
     assert res.exit_code == 0, res.output
     metrics = json.loads(res.stdout)
     assert metrics["by_family"]["name"]["recall"] >= 0.99
+
+
+def test_cli_evaluate_strict_labels_names_its_rule(tmp_path: Path) -> None:
+    path = DATA / "phi_notes_ko.jsonl"
+    args = ["deid", "text", "--input", str(path), "--evaluate", str(path), "--json"]
+    loose = json.loads(runner.invoke(app, args).stdout)
+    res = runner.invoke(app, [*args, "--strict-labels"])
+    assert res.exit_code == 0, res.output
+    strict = json.loads(res.stdout)
+    assert loose["rule"].startswith("same family") and strict["rule"].startswith("same label")
+    for label in ("NAME", "RRN", "MRN", "INSURANCE", "PHONE", "DATE", "ADDRESS"):
+        assert strict["by_label"][label]["recall"] >= 0.99, label
+        assert strict["by_label"][label]["precision"] >= 0.95, label
+
+
+def test_strict_labels_count_a_mislabelled_span_as_missed() -> None:
+    gold = {"n": [Span(0, 12, "INSURANCE")]}
+    predicted = {"n": [Span(0, 12, "MRN")]}
+    assert evaluate(gold, predicted).by_label["INSURANCE"].recall == 1.0
+    strict = evaluate(gold, predicted, strict_labels=True)
+    assert strict.by_label["INSURANCE"].recall == 0.0
+    assert strict.by_label["MRN"].precision == 0.0

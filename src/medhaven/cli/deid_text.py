@@ -37,6 +37,11 @@ def text(
         "--evaluate",
         help='Ground truth {"id", "spans"} lines: print recall and precision per label instead.',
     ),
+    strict_labels: bool = typer.Option(
+        False,
+        "--strict-labels",
+        help="With --evaluate: a span counts only when covered by spans of the very same label.",
+    ),
     json_out: bool = typer.Option(
         False, "--json", help="Print the summary or the metrics as JSON."
     ),
@@ -59,7 +64,7 @@ def text(
             for rec in read_records(input_path):
                 predicted[rec.id] = detect(rec.text)
                 bar.advance(task, len(rec.text.encode("utf-8")) + 1)
-        ev = evaluate(truth, predicted)
+        ev = evaluate(truth, predicted, strict_labels=strict_labels)
         if json_out:
             print_json(ev.as_dict())
         else:

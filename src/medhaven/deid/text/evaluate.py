@@ -75,11 +75,13 @@ class Evaluation:
     by_label: dict[str, Counts] = field(default_factory=dict)
     by_family: dict[str, Counts] = field(default_factory=dict)
     overall: Counts = field(default_factory=Counts)
+    strict_labels: bool = False
 
     def as_dict(self) -> dict[str, object]:
         """Plain dictionaries for JSON output."""
+        same = "same label" if self.strict_labels else "same family"
         return {
-            "rule": "same family, >= 50% of the characters covered",
+            "rule": f"{same}, >= 50% of the characters covered",
             "overall": self.overall.as_dict(),
             "by_family": {k: v.as_dict() for k, v in sorted(self.by_family.items())},
             "by_label": {k: v.as_dict() for k, v in sorted(self.by_label.items())},
@@ -107,7 +109,7 @@ def evaluate(
     same label (an insurance number found as a record number is then a miss).
     """
     family: Mapping[str, str] = {} if strict_labels else FAMILY
-    ev = Evaluation()
+    ev = Evaluation(strict_labels=strict_labels)
     for nid in set(gold) | set(predicted):
         g, p = gold.get(nid, ()), predicted.get(nid, ())
         for s in g:
