@@ -11,13 +11,12 @@ pipeline mirrors Circe's generated script:
    period with the required prior / post days, limited to the first / last per
    person if asked;
 3. ``qualified_events``: additional criteria, then the qualified limit;
-4. ``inclusion_events``: the events satisfying each inclusion rule (each rule
-   is evaluated on all qualified events);
-5. ``rule_events``: one flag per rule per qualified event (for attrition);
-6. ``included_events``: events satisfying every rule, then the expression limit;
-7. ``cohort_rows``: each event's end (end strategy, censoring; the earliest
+4. ``rule_<i>``: the events satisfying inclusion rules 0 .. i (each rule is
+   evaluated on the events that passed the rules before it; the attrition);
+5. ``included_events``: events satisfying every rule, then the expression limit;
+6. ``cohort_rows``: each event's end (end strategy, censoring; the earliest
    end on or after the start wins);
-8. ``final_cohort``: rows merged into eras when closer than ``EraPad`` days.
+7. ``final_cohort``: rows merged into eras when closer than ``EraPad`` days.
 """
 
 from __future__ import annotations
@@ -45,7 +44,7 @@ class CompiledCohort:
     steps: tuple[Step, ...]
     primary_events: str
     qualified_events: str
-    rule_events: str | None
+    rule_tables: tuple[str, ...]
     included_events: str
     final_cohort: str
     rule_names: tuple[str, ...]
@@ -126,8 +125,6 @@ def compile_cohort(expr: CohortExpression, *, prefix: str | None = None) -> Comp
             "codesets",
             "primary_events",
             "qualified_events",
-            "inclusion_events",
-            "rule_events",
             "included_events",
             "cohort_rows",
             "final_cohort",
@@ -194,34 +191,25 @@ def compile_cohort(expr: CohortExpression, *, prefix: str | None = None) -> Comp
     qlimit = " WHERE Q.ordinal = 1" if expr.QualifiedLimit.Type != "All" else ""
     steps.append(Step(t["qualified_events"], f"SELECT {_cols('Q')} FROM ({qualified}) Q{qlimit}"))
 
-    # 4-6. Inclusion rules, per-rule flags, included events.
-    rules = expr.InclusionRules
-    n = len(rules)
-    rule_events: str | None = None
-    esort = _limit_sort(expr.ExpressionLimit)
-    if n:
-        per_rule = [
-            f"SELECT {i} AS rule_id, G.person_id, G.event_id FROM "
-            f"({groups.group(r.expression, events=t['qualified_events'], path=f'InclusionRules[{i}].expression')}) G"
-            for i, r in enumerate(rules)
-        ]
-        steps.append(Step(t["inclusion_events"], " UNION ALL ".join(per_rule)))
-        flags = ", ".join(
-            f"MAX(CASE WHEN I.rule_id = {i} THEN 1 ELSE 0 END) AS r{i}" for i in range(n)
-        )
+    # 4-5. Inclusion rules, in order, each on the events that passed the ones before.
+    # A rule's verdict on an event depends on that event alone, so this gives Circe's
+    # "all rules" set and its cumulative attrition without evaluating every rule on
+    # every qualified event.
+    rule_tables: list[str] = []
+    source = t["qualified_events"]
+    for i, r in enumerate(expr.InclusionRules):
+        g = groups.group(r.expression, events=source, path=f"InclusionRules[{i}].expression")
+        name = f"{p}_rule_{i}"
         steps.append(
             Step(
-                t["rule_events"],
-                f"SELECT {_cols('Q')}, {flags}, COUNT(I.rule_id) AS n_rules "
-                f"FROM {t['qualified_events']} Q LEFT JOIN {t['inclusion_events']} I "
-                "ON I.person_id = Q.person_id AND I.event_id = Q.event_id "
-                f"GROUP BY {_cols('Q')}",
+                name,
+                f"SELECT {_cols('Q')} FROM {source} Q JOIN ({g}) G "
+                "ON G.person_id = Q.person_id AND G.event_id = Q.event_id",
             )
         )
-        rule_events = t["rule_events"]
-        source = f"(SELECT {_cols('M')} FROM {rule_events} M WHERE M.n_rules = {n})"
-    else:
-        source = t["qualified_events"]
+        rule_tables.append(name)
+        source = name
+    esort = _limit_sort(expr.ExpressionLimit)
     ranked_inc = (
         f"SELECT {_cols('S')}, row_number() OVER (PARTITION BY S.person_id "
         f"ORDER BY S.start_date {esort}, S.event_id) AS ordinal FROM {source} S"
@@ -229,7 +217,7 @@ def compile_cohort(expr: CohortExpression, *, prefix: str | None = None) -> Comp
     elimit = " WHERE X.ordinal = 1" if expr.ExpressionLimit.Type != "All" else ""
     steps.append(Step(t["included_events"], f"SELECT {_cols('X')} FROM ({ranked_inc}) X{elimit}"))
 
-    # 7. Cohort rows: the earliest end among the strategy end and censoring events.
+    # 6. Cohort rows: the earliest end among the strategy end and censoring events.
     inc = t["included_events"]
     if expr.EndStrategy is None:
         ends = [f"SELECT event_id, person_id, op_end_date AS end_date FROM {inc}"]
@@ -263,7 +251,7 @@ def compile_cohort(expr: CohortExpression, *, prefix: str | None = None) -> Comp
         )
     )
 
-    # 8. Eras: rows whose (padded) periods touch or overlap are merged.
+    # 7. Eras: rows whose (padded) periods touch or overlap are merged.
     pad = int(expr.CollapseSettings.EraPad)
     era = (
         f"SELECT person_id, MIN(start_date) AS start_date, MAX(end_date) - {pad} AS end_date FROM ("
@@ -281,10 +269,10 @@ def compile_cohort(expr: CohortExpression, *, prefix: str | None = None) -> Comp
         steps=tuple(steps),
         primary_events=t["primary_events"],
         qualified_events=t["qualified_events"],
-        rule_events=rule_events,
+        rule_tables=tuple(rule_tables),
         included_events=t["included_events"],
         final_cohort=t["final_cohort"],
-        rule_names=tuple(r.name or f"rule {i + 1}" for i, r in enumerate(rules)),
+        rule_names=tuple(r.name or f"rule {i + 1}" for i, r in enumerate(expr.InclusionRules)),
     )
 
 

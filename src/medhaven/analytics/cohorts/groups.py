@@ -72,9 +72,17 @@ class GroupCompiler:
         if cc.EndWindow is not None:
             clauses += _window_clauses(cc.EndWindow, check_op=check_op, event_end_default=True)
         occ = cc.Occurrence
+        on = " AND ".join(["A.person_id = P.person_id", *clauses])
+        if (occ.Type, occ.Count) in ((2, 1), (1, 0), (0, 0)):
+            # "At least one" / "none" need no count: a semi- or anti-join says the same
+            # as Circe's join + GROUP BY + HAVING, and is much cheaper.
+            exists = "EXISTS" if occ.Type == 2 else "NOT EXISTS"
+            return (
+                f"SELECT {index} AS index_id, P.person_id, P.event_id FROM {events} P "
+                f"WHERE {exists} (SELECT 1 FROM ({crit}) A WHERE {on})"
+            )
         # Counting zero needs the events without any match: Circe switches to a left join.
         join = "LEFT" if occ.Type == 1 or occ.Count == 0 else "INNER"
-        on = " AND ".join(["A.person_id = P.person_id", *clauses])
         return (
             f"SELECT {index} AS index_id, P.person_id, P.event_id FROM {events} P "
             f"{join} JOIN ({crit}) A ON {on} GROUP BY P.person_id, P.event_id "
@@ -116,23 +124,29 @@ class GroupCompiler:
         if not members:
             return f"SELECT E.person_id, E.event_id FROM {events} E"
         n = len(members)
-        join = "INNER"
         if g.Type == "ALL":
-            having = f"= {n}"
+            op, k = "=", n
         elif g.Type == "ANY":
-            having = "> 0"
+            op, k = ">=", 1
         elif g.Type == "AT_LEAST":
-            having = f">= {int(g.Count or 0)}"
+            op, k = ">=", int(g.Count or 0)
         else:
-            having = f"<= {int(g.Count or 0)}"
-            join = "LEFT"
-        if g.Type.startswith("AT_") and not g.Count:
-            join = "LEFT"
+            op, k = "<=", int(g.Count or 0)
         union = " UNION ALL ".join(members)
+        # Each member yields an event at most once, so counting members per event is
+        # counting index_id as Circe does.
+        counted = (
+            f"SELECT CQ.person_id, CQ.event_id, COUNT(*) AS n FROM ({union}) CQ "
+            "GROUP BY CQ.person_id, CQ.event_id"
+        )
+        if k >= 1 and op in (">=", "="):
+            # Events matching no member fail anyway: no need to visit the event table.
+            return f"SELECT M.person_id, M.event_id FROM ({counted}) M WHERE M.n {op} {k}"
+        # Zero matching members can pass (AT_MOST, or AT_LEAST 0): keep every event.
         return (
-            f"SELECT E.person_id, E.event_id FROM {events} E {join} JOIN ({union}) CQ "
-            "ON E.person_id = CQ.person_id AND E.event_id = CQ.event_id "
-            f"GROUP BY E.person_id, E.event_id HAVING COUNT(CQ.index_id) {having}"
+            f"SELECT E.person_id, E.event_id FROM {events} E LEFT JOIN ({counted}) M "
+            "ON E.person_id = M.person_id AND E.event_id = M.event_id "
+            f"WHERE COALESCE(M.n, 0) {op} {k}"
         )
 
 

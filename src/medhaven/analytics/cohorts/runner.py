@@ -89,17 +89,9 @@ def _counts(store: CdmStore, table: str) -> tuple[int, int]:
 
 
 def _rule_stages(store: CdmStore, compiled: CompiledCohort) -> list[Stage]:
-    if compiled.rule_events is None:
-        return []
-    parts: list[str] = []
-    for i in range(len(compiled.rule_names)):
-        cond = " AND ".join(f"r{j} = 1" for j in range(i + 1))
-        parts.append(f"COUNT(DISTINCT CASE WHEN {cond} THEN person_id END)")
-        parts.append(f"SUM(CASE WHEN {cond} THEN 1 ELSE 0 END)")
-    row = store.fetchall(f"SELECT {', '.join(parts)} FROM {compiled.rule_events}")[0]
     return [
-        Stage(name, int(row[2 * i] or 0), int(row[2 * i + 1] or 0))
-        for i, name in enumerate(compiled.rule_names)
+        Stage(name, *_counts(store, table))
+        for name, table in zip(compiled.rule_names, compiled.rule_tables, strict=True)
     ]
 
 
