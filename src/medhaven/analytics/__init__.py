@@ -9,7 +9,9 @@
 * :mod:`.noise`, :mod:`.budget`, :mod:`.private`: differential privacy with a
   persisted per-project budget;
 * :mod:`.characterize`: dataset summaries, cohort Table 1 and incidence, released
-  through the above.
+  through the above;
+* :mod:`.cohorts`: ATLAS / Circe cohort definitions compiled to SQL into the OMOP
+  ``cohort`` table, with attrition released through the above.
 """
 
 from medhaven.analytics.audit import CellInterval, audit_table
@@ -21,6 +23,7 @@ from medhaven.analytics.characterize import (
     release_cohort,
     release_dataset,
 )
+from medhaven.analytics.cohorts import CohortRun, generate_cohort, released_attrition
 from medhaven.analytics.disclosure import release_count
 from medhaven.analytics.dominance import is_dominated, required_widths, suppress_sums
 from medhaven.analytics.policy import DEFAULT_POLICY, DisclosurePolicy
@@ -41,6 +44,7 @@ __all__ = [
     "BudgetExhausted",
     "BudgetState",
     "CellInterval",
+    "CohortRun",
     "Cost",
     "DisclosurePolicy",
     "LinkedTable",
@@ -55,6 +59,7 @@ __all__ = [
     "audit_table",
     "characterize_cohort",
     "characterize_dataset",
+    "generate_cohort",
     "hierarchical",
     "incidence",
     "is_dominated",
@@ -62,6 +67,7 @@ __all__ = [
     "release_cohort",
     "release_count",
     "release_dataset",
+    "released_attrition",
     "required_widths",
     "suppress_counts",
     "suppress_sums",
