@@ -142,3 +142,11 @@ def test_bad_definitions_exit_non_zero_with_one_line(
     proc = _medhaven(capsys, "run", "--db", db, "--definition", "no_such_library_cohort")
     assert proc.returncode == 5
     assert "cohort list" in proc.stderr
+
+
+def test_sql_prints_the_compiled_steps_without_a_store(capsys: pytest.CaptureFixture[str]) -> None:
+    proc = _medhaven(capsys, "sql", "--definition", "chronic_kidney_disease")
+    assert proc.returncode == 0, proc.stderr
+    assert "CREATE TEMP TABLE cohort_codesets AS" in proc.stdout
+    assert "JOIN concept_ancestor ca" in proc.stdout
+    assert "cohort_final_cohort" in proc.stdout

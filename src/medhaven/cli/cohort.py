@@ -8,6 +8,7 @@ import typer
 from rich.table import Table
 
 from medhaven.analytics.cohorts import (
+    compile_cohort,
     generate_cohort,
     library_definition,
     library_names,
@@ -103,6 +104,16 @@ def _print(doc: dict[str, Any]) -> None:
             f"disclosure control: counts under {doc['min_cell_count']} and any count they could "
             "be derived from are shown as suppressed"
         )
+
+
+@app.command("sql")
+def show_sql(
+    definition: str = typer.Option(
+        ..., "--definition", help="ATLAS cohort JSON file, or a library name (see `cohort list`)."
+    ),
+) -> None:
+    """Print the SQL a definition compiles to (runs on DuckDB and PostgreSQL; no store needed)."""
+    typer.echo(compile_cohort(resolve(definition).expression, prefix="cohort").script())
 
 
 @app.command("list")

@@ -50,7 +50,7 @@ class CompiledCohort:
     rule_names: tuple[str, ...]
 
     def script(self) -> str:
-        """The whole pipeline as one readable SQL script (for ``--show-sql`` and review)."""
+        """The whole pipeline as one readable SQL script (``medhaven cohort sql``, review)."""
         return "\n".join(f"CREATE TEMP TABLE {s.name} AS\n{s.sql};\n" for s in self.steps)
 
 
