@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
 
 from conftest import postgres_url
 from medhaven.hub.api import HubConfig, create_app
@@ -22,7 +23,15 @@ from medhaven.hub.services.common import SYSTEM_ACTOR
 PASSWORD = "correct horse battery staple"
 
 
-def _pg_schema_url() -> Iterator[str]:
+@pytest.fixture(autouse=True, scope="session")
+def _cheap_argon2() -> None:
+    """Still argon2id, at a cost that keeps the suite fast on two cores."""
+    set_password_cost(time_cost=1, memory_cost_kib=1024)
+
+
+@pytest.fixture(scope="module")
+def _pg_module_schema() -> Iterator[str]:
+    """One fresh PostgreSQL schema per test module, migrated once, dropped at the end."""
     import psycopg
 
     base = postgres_url()
@@ -32,28 +41,47 @@ def _pg_schema_url() -> Iterator[str]:
     with psycopg.connect(plain, autocommit=True) as con:
         con.execute(f'CREATE SCHEMA "{schema}"')
     sep = "&" if "?" in plain else "?"
-    yield (
+    url = (
         "postgresql+psycopg://"
         + plain.split("://", 1)[1]
         + f"{sep}options=-csearch_path%3D{schema}"
     )
+    Database(url).close()  # migrate once
+    yield url
     with psycopg.connect(plain, autocommit=True) as con:
         con.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
-@pytest.fixture(autouse=True, scope="session")
-def _cheap_argon2() -> None:
-    """Still argon2id, at a cost that keeps the suite fast on two cores."""
-    set_password_cost(time_cost=1, memory_cost_kib=1024)
+def _empty_postgres(url: str) -> None:
+    """Empty every hub table (ids restart) and reset the audit head: a fresh hub per test."""
+    from sqlalchemy import create_engine, text
+
+    from medhaven.hub.models import Base
+
+    engine = create_engine(url)
+    try:
+        with engine.begin() as con:
+            con.execute(
+                text("ALTER TABLE hub_audit ENABLE TRIGGER ALL")
+            )  # an attacker test may disable it
+            names = ", ".join(
+                t.name for t in Base.metadata.sorted_tables if t.name != "hub_audit_head"
+            )
+            con.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+            con.execute(text("UPDATE hub_audit_head SET seq = 0, hash = :h"), {"h": "0" * 64})
+    finally:
+        engine.dispose()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def hub_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh, empty hub database URL: SQLite in a temp dir, or a fresh PostgreSQL schema."""
+    """A fresh, empty hub database URL: SQLite in a temp dir, or the module's emptied PG schema."""
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'hub.db'}"
     else:
-        yield from _pg_schema_url()
+        url = request.getfixturevalue("_pg_module_schema")
+        _empty_postgres(url)
+        yield url
 
 
 @pytest.fixture
@@ -86,19 +114,24 @@ class World:
     def add_user(self, key: str, *, org: str, role: Role, password: str = PASSWORD) -> str:
         """A user holding ``role`` in ``org``; returns their API token."""
         with self.db.unit() as s:
-            user = identity.create_user(
-                s,
-                email=f"{key}@example.org",
-                password=password,
-                name=key,
-                org_id=self.orgs[org],
-                role=role,
-                actor=SYSTEM_ACTOR,
-            )
-            _, secret = identity.issue_token(
-                s, user=user, name="test", scopes=["read", "write"], ttl=dt.timedelta(days=1)
-            )
-            self.users[key] = user.id
+            return self._add_user(s, key, org=org, role=role, password=password)
+
+    def _add_user(
+        self, s: Session, key: str, *, org: str, role: Role, password: str = PASSWORD
+    ) -> str:
+        user = identity.create_user(
+            s,
+            email=f"{key}@example.org",
+            password=password,
+            name=key,
+            org_id=self.orgs[org],
+            role=role,
+            actor=SYSTEM_ACTOR,
+        )
+        _, secret = identity.issue_token(
+            s, user=user, name="test", scopes=["read", "write"], ttl=dt.timedelta(days=1)
+        )
+        self.users[key] = user.id
         self.tokens[key] = secret
         return secret
 
@@ -119,14 +152,14 @@ def world(db: Database) -> World:
             ("Ministry M", OrgKind.MINISTRY),
         ]:
             w.orgs[name] = identity.create_org(s, name=name, kind=kind, actor=SYSTEM_ACTOR).id
-    w.add_user("custodian", org="Hospital A", role=Role.CUSTODIAN)
-    w.add_user("researcher", org="University U", role=Role.RESEARCHER)
-    w.add_user("instructor", org="University U", role=Role.INSTRUCTOR)
-    w.add_user("student", org="University U", role=Role.STUDENT)
-    w.add_user("reviewer", org="Review Board", role=Role.REVIEWER)
-    w.add_user("reviewer2", org="Review Board", role=Role.REVIEWER)
-    w.add_user("officer", org="Ministry M", role=Role.PROGRAM_OFFICER)
-    w.add_user("admin", org="Ministry M", role=Role.ADMIN)
+        w._add_user(s, "custodian", org="Hospital A", role=Role.CUSTODIAN)
+        w._add_user(s, "researcher", org="University U", role=Role.RESEARCHER)
+        w._add_user(s, "instructor", org="University U", role=Role.INSTRUCTOR)
+        w._add_user(s, "student", org="University U", role=Role.STUDENT)
+        w._add_user(s, "reviewer", org="Review Board", role=Role.REVIEWER)
+        w._add_user(s, "reviewer2", org="Review Board", role=Role.REVIEWER)
+        w._add_user(s, "officer", org="Ministry M", role=Role.PROGRAM_OFFICER)
+        w._add_user(s, "admin", org="Ministry M", role=Role.ADMIN)
     return w
 
 
