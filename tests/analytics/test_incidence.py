@@ -35,15 +35,16 @@ def _hand_made(store: CdmStore) -> None:
     obs = (D(2019, 1, 1), D(2021, 12, 31))
     _people(store, [(1, 8532, 1960, *obs), (2, 8507, 1970, *obs),
                     (3, 8507, 1980, D(2019, 1, 1), D(2020, 6, 30)), (4, 8532, 1990, *obs),
-                    (5, 8532, 1990, D(2021, 1, 1), D(2021, 12, 31))])  # fmt: skip
+                    (5, 8532, 1990, D(2021, 1, 1), D(2021, 12, 31)), (6, 8507, 2000, *obs)])  # fmt: skip
     year = (D(2020, 1, 1), D(2020, 12, 31))
     # person 5's target entry lies outside any observation period: not at risk.
-    add_cohort(store, 1, [(1, *year), (2, *year), (3, *year), (4, *year), (5, *year),
+    add_cohort(store, 1, [(1, *year), (2, *year), (3, *year), (4, *year), (5, *year), (6, *year),
                           (1, D(2021, 2, 1), D(2021, 3, 1))])  # fmt: skip
     add_cohort(store, 2, [(1, D(2020, 3, 1), D(2020, 3, 1)),   # case on day 61
                           (1, D(2020, 5, 1), D(2020, 5, 1)),   # a second outcome: ignored
                           (2, D(2019, 6, 1), D(2019, 6, 1)),   # before TAR: excluded
-                          (4, D(2021, 6, 1), D(2021, 6, 1))])  # after TAR: not a case  # fmt: skip
+                          (4, D(2021, 6, 1), D(2021, 6, 1)),   # after TAR: not a case
+                          (6, D(2020, 1, 1), D(2020, 1, 1))])  # on the first day: a case  # fmt: skip
 
 
 def _overall(doc: dict[str, Any]) -> dict[str, Any]:
@@ -55,24 +56,27 @@ def test_hand_worked_incidence_follows_cohort_incidence_rules(store: CdmStore) -
     doc = incidence(store, target_id=1, outcome_id=2, raw=True)
     got = _overall(doc)
     # at risk: 1 (Jan 1 - Mar 1 2020 = 61 days, case), 3 (capped at Jun 30: 182 days),
-    # 4 (all of leap year 2020: 366 days); 2 excluded, 5 outside observation.
-    assert (got["persons"], got["outcomes"]) == (3, 1)
-    assert got["person_years"] == pytest.approx(round((61 + 182 + 366) / 365.25, 2))
-    assert got["rate_per_1000py"] == pytest.approx(round(1000 / ((61 + 182 + 366) / 365.25), 3))
-    assert got["proportion_pct"] == pytest.approx(round(100 / 3, 3))
+    # 4 (all of leap year 2020: 366 days), 6 (outcome on the first day: 1 day, case);
+    # 2 excluded, 5 outside observation.
+    days = 61 + 182 + 366 + 1
+    assert (got["persons"], got["outcomes"]) == (4, 2)
+    assert got["person_years"] == pytest.approx(round(days / 365.25, 2))
+    assert got["rate_per_1000py"] == pytest.approx(round(2000 / (days / 365.25), 3))
+    assert got["proportion_pct"] == pytest.approx(50.0)
     by_sex = {r["label"]: r for r in doc["strata"][2]["rows"]}
     assert (by_sex["female"]["persons"], by_sex["female"]["outcomes"]) == (2, 1)
-    assert (by_sex["male"]["persons"], by_sex["male"]["outcomes"]) == (1, 0)
+    assert (by_sex["male"]["persons"], by_sex["male"]["outcomes"]) == (2, 1)
     by_age = {r["label"]: r["persons"] for r in doc["strata"][1]["rows"]}
-    assert (by_age["50-64"], by_age["35-49"], by_age["18-34"]) == (1, 1, 1)
+    assert (by_age["50-64"], by_age["35-49"], by_age["18-34"]) == (1, 1, 2)
 
 
 def test_tar_days_ends_time_at_risk_early(store: CdmStore) -> None:
     _hand_made(store)
     got = _overall(incidence(store, target_id=1, outcome_id=2, tar_days=30, raw=True))
-    # Jan 1 + 30 days = Jan 31: person 1's outcome on Mar 1 falls outside; 31 days each.
-    assert (got["persons"], got["outcomes"]) == (3, 0)
-    assert got["person_years"] == pytest.approx(round(3 * 31 / 365.25, 2))
+    # Jan 1 + 30 days = Jan 31: person 1's outcome on Mar 1 falls outside; 31 days each,
+    # and 1 day for person 6 (outcome on the first day).
+    assert (got["persons"], got["outcomes"]) == (4, 1)
+    assert got["person_years"] == pytest.approx(round((3 * 31 + 1) / 365.25, 2))
 
 
 def test_small_incidence_releases_nothing_identifying(store: CdmStore) -> None:
@@ -83,7 +87,7 @@ def test_small_incidence_releases_nothing_identifying(store: CdmStore) -> None:
             # empty strata may show 0; nothing else is shown
             assert r["persons"] in (None, 0) and r["proportion_pct"] is None
             assert r["outcomes"] in (None, 0) and r["rate_per_1000py"] is None
-    # three persons' time at risk is a sum of fewer than 5 contributions: hidden
+    # four persons' time at risk is a sum of fewer than 5 contributions: hidden
     assert _overall(doc)["person_years"] is None
 
 
