@@ -175,28 +175,35 @@ def compile_cohort(expr: CohortExpression, *, prefix: str | None = None) -> Comp
     limit = " WHERE R.event_id = 1" if pc.PrimaryCriteriaLimit.Type != "All" else ""
     steps.append(Step(t["primary_events"], f"SELECT {_cols('R')} FROM ({ranked}) R{limit}"))
 
-    # 3. Qualified events: additional criteria, then the qualified limit.
-    join = ""
-    if expr.AdditionalCriteria is not None and expr.AdditionalCriteria.size() > 0:
-        ac = groups.group(
-            expr.AdditionalCriteria, events=t["primary_events"], path="AdditionalCriteria"
+    # 3. Qualified events: additional criteria, then the qualified limit. A limit on a
+    # table that already holds at most one event per person changes nothing: skip it.
+    one_per_person = pc.PrimaryCriteriaLimit.Type != "All"
+    has_additional = expr.AdditionalCriteria is not None and expr.AdditionalCriteria.size() > 0
+    qualified_table = t["primary_events"]
+    if has_additional or (expr.QualifiedLimit.Type != "All" and not one_per_person):
+        join = ""
+        if expr.AdditionalCriteria is not None and has_additional:
+            ac = groups.group(
+                expr.AdditionalCriteria, events=t["primary_events"], path="AdditionalCriteria"
+            )
+            join = f" JOIN ({ac}) AC ON AC.person_id = pe.person_id AND AC.event_id = pe.event_id"
+        qsort = _limit_sort(expr.QualifiedLimit)
+        qualified = (
+            f"SELECT {_cols('pe')}, row_number() OVER (PARTITION BY pe.person_id "
+            f"ORDER BY pe.start_date {qsort}, pe.event_id) AS ordinal "
+            f"FROM {t['primary_events']} pe{join}"
         )
-        join = f" JOIN ({ac}) AC ON AC.person_id = pe.person_id AND AC.event_id = pe.event_id"
-    qsort = _limit_sort(expr.QualifiedLimit)
-    qualified = (
-        f"SELECT {_cols('pe')}, row_number() OVER (PARTITION BY pe.person_id "
-        f"ORDER BY pe.start_date {qsort}, pe.event_id) AS ordinal "
-        f"FROM {t['primary_events']} pe{join}"
-    )
-    qlimit = " WHERE Q.ordinal = 1" if expr.QualifiedLimit.Type != "All" else ""
-    steps.append(Step(t["qualified_events"], f"SELECT {_cols('Q')} FROM ({qualified}) Q{qlimit}"))
+        qlimit = " WHERE Q.ordinal = 1" if expr.QualifiedLimit.Type != "All" else ""
+        qualified_table = t["qualified_events"]
+        steps.append(Step(qualified_table, f"SELECT {_cols('Q')} FROM ({qualified}) Q{qlimit}"))
+    one_per_person = one_per_person or expr.QualifiedLimit.Type != "All"
 
-    # 4-5. Inclusion rules, in order, each on the events that passed the ones before.
+    # 4. Inclusion rules, in order, each on the events that passed the ones before.
     # A rule's verdict on an event depends on that event alone, so this gives Circe's
     # "all rules" set and its cumulative attrition without evaluating every rule on
     # every qualified event.
     rule_tables: list[str] = []
-    source = t["qualified_events"]
+    source = qualified_table
     for i, r in enumerate(expr.InclusionRules):
         g = groups.group(r.expression, events=source, path=f"InclusionRules[{i}].expression")
         name = f"{p}_rule_{i}"
@@ -209,16 +216,19 @@ def compile_cohort(expr: CohortExpression, *, prefix: str | None = None) -> Comp
         )
         rule_tables.append(name)
         source = name
-    esort = _limit_sort(expr.ExpressionLimit)
-    ranked_inc = (
-        f"SELECT {_cols('S')}, row_number() OVER (PARTITION BY S.person_id "
-        f"ORDER BY S.start_date {esort}, S.event_id) AS ordinal FROM {source} S"
-    )
-    elimit = " WHERE X.ordinal = 1" if expr.ExpressionLimit.Type != "All" else ""
-    steps.append(Step(t["included_events"], f"SELECT {_cols('X')} FROM ({ranked_inc}) X{elimit}"))
+
+    # 5. The expression limit (again a no-op when each person has one event at most).
+    inc = source
+    if expr.ExpressionLimit.Type != "All" and not one_per_person:
+        esort = _limit_sort(expr.ExpressionLimit)
+        ranked_inc = (
+            f"SELECT {_cols('S')}, row_number() OVER (PARTITION BY S.person_id "
+            f"ORDER BY S.start_date {esort}, S.event_id) AS ordinal FROM {source} S"
+        )
+        inc = t["included_events"]
+        steps.append(Step(inc, f"SELECT {_cols('X')} FROM ({ranked_inc}) X WHERE X.ordinal = 1"))
 
     # 6. Cohort rows: the earliest end among the strategy end and censoring events.
-    inc = t["included_events"]
     if expr.EndStrategy is None:
         ends = [f"SELECT event_id, person_id, op_end_date AS end_date FROM {inc}"]
     else:
@@ -268,9 +278,9 @@ def compile_cohort(expr: CohortExpression, *, prefix: str | None = None) -> Comp
     return CompiledCohort(
         steps=tuple(steps),
         primary_events=t["primary_events"],
-        qualified_events=t["qualified_events"],
+        qualified_events=qualified_table,
         rule_tables=tuple(rule_tables),
-        included_events=t["included_events"],
+        included_events=inc,
         final_cohort=t["final_cohort"],
         rule_names=tuple(r.name or f"rule {i + 1}" for i, r in enumerate(expr.InclusionRules)),
     )

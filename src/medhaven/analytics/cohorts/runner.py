@@ -105,7 +105,8 @@ def generate_cohort(
     """Generate one cohort into the ``cohort`` table (replacing its rows) and count its attrition."""
     if isinstance(cohort_definition_id, bool) or cohort_definition_id < 0:
         raise InvalidInput("--cohort-id: must be a whole number of 0 or more")
-    missing = [t for t in _REQUIRED if t not in store.table_names()]
+    present = store.table_names()
+    missing = [t for t in _REQUIRED if t not in present]
     if missing:
         raise InvalidInput(f"the CDM store has no {missing[0]} table; load a CDM first")
     compiled = compile_cohort(expr)
