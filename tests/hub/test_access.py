@@ -312,3 +312,13 @@ def test_failure_between_two_writes_leaves_no_half_state(
         assert s.execute(select(func.count()).select_from(AuditEntry)).scalar_one() == before
     r = _review(client, world, "reviewer", rid, decision="approve", expires_at=_later(days=5))
     assert r.status_code == 201 and r.json()["status"] == "approved"
+
+
+def test_grant_never_outlives_the_project(client: TestClient, world: World) -> None:
+    rid = _setup(client, world)["request"]["id"]  # the project ends 2027-12-31
+    r = _review(
+        client, world, "reviewer", rid, decision="approve", expires_at="2031-01-01T00:00:00Z"
+    )
+    assert r.status_code == 201
+    grant = client.get("/api/v1/grants", headers=world.auth("researcher")).json()["items"][0]
+    assert dt.datetime.fromisoformat(grant["expires_at"]) == dt.datetime(2028, 1, 1, tzinfo=dt.UTC)

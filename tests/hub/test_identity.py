@@ -89,7 +89,7 @@ def test_expired_and_revoked_tokens_are_refused(
 ) -> None:
     token = _token(client, "researcher@example.org")
     headers = {"Authorization": f"Bearer {token}"}
-    tokens = client.get("/api/v1/auth/tokens", headers=headers).json()
+    tokens = client.get("/api/v1/auth/tokens", headers=headers).json()["items"]
     newest = max(t["id"] for t in tokens)
     assert client.delete(f"/api/v1/auth/tokens/{newest}", headers=headers).status_code == 200
     assert client.get("/api/v1/me", headers=headers).status_code == 401

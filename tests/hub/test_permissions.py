@@ -100,3 +100,18 @@ def test_read_only_token_cannot_write(client: TestClient, world: World) -> None:
     r = client.post("/api/v1/projects", headers=headers, json={})
     assert r.status_code == 403
     assert "read-only" in r.json()["error"]["message"]
+
+
+def test_every_list_is_paginated(client: TestClient) -> None:
+    spec = client.app.openapi()  # type: ignore[attr-defined]
+    lists = 0
+    for path, ops in spec["paths"].items():
+        for method, op in ops.items():
+            schema = op["responses"].get("200", op["responses"].get("201", {}))
+            body = schema.get("content", {}).get("application/json", {}).get("schema", {})
+            assert body.get("type") != "array", f"{method.upper()} {path} returns a bare list"
+            if body.get("$ref", "").split("/")[-1].startswith("Page_"):
+                lists += 1
+                params = {p["name"] for p in op.get("parameters", [])}
+                assert {"limit", "offset"} <= params, path
+    assert lists >= 8

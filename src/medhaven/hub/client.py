@@ -136,9 +136,9 @@ class HubClient:
         out: JSON = self._call("GET", "/me")
         return out
 
-    def tokens(self) -> list[JSON]:
+    def tokens(self, *, limit: int = 50, offset: int = 0) -> JSON:
         """Your API tokens (without secrets)."""
-        out: list[JSON] = self._call("GET", "/auth/tokens")
+        out: JSON = self._call("GET", "/auth/tokens", params={"limit": limit, "offset": offset})
         return out
 
     def orgs(self, *, kind: str | None = None, limit: int = 50, offset: int = 0) -> JSON:

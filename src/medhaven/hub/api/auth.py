@@ -7,11 +7,12 @@ import datetime as dt
 from fastapi import APIRouter, Request, Response
 
 from medhaven.errors import MedHavenError
-from medhaven.hub.api.deps import SESSION_COOKIE, CurrentUser, PathId, StateDep
+from medhaven.hub.api.deps import SESSION_COOKIE, CurrentUser, PageDep, PathId, StateDep
 from medhaven.hub.models import User
 from medhaven.hub.permissions import V1
-from medhaven.hub.schemas import LoginIn, SessionIssued, TokenCreate, TokenIssued, TokenPublic
+from medhaven.hub.schemas import LoginIn, Page, SessionIssued, TokenCreate, TokenIssued, TokenPublic
 from medhaven.hub.services import identity
+from medhaven.hub.services.common import paginate
 from medhaven.hub.services.identity import LoginOutcome
 
 router = APIRouter(prefix=f"{V1}/auth", tags=["auth"])
@@ -75,11 +76,15 @@ def logout(response: Response, state: StateDep, me: CurrentUser) -> Response:
     return response
 
 
-@router.get("/tokens", response_model=list[TokenPublic])
-def tokens(state: StateDep, me: CurrentUser) -> list[TokenPublic]:
+@router.get("/tokens", response_model=Page[TokenPublic])
+def tokens(state: StateDep, me: CurrentUser, page: PageDep) -> Page[TokenPublic]:
     """Your API tokens (never their secrets)."""
     with state.db.unit(readonly=True) as session:
-        return [TokenPublic.model_validate(t) for t in identity.list_tokens(session, me)]
+        rows, total = paginate(
+            session, identity.tokens_query(me), limit=page.limit, offset=page.offset
+        )
+        items = [TokenPublic.model_validate(t) for t in rows]
+        return Page(items=items, total=total, limit=page.limit, offset=page.offset)
 
 
 @router.delete("/tokens/{token_id}", response_model=TokenPublic)

@@ -212,6 +212,10 @@ def _approve(
     req.status = RequestStatus.APPROVED.value
     req.decided_at = now
     expiries = [r.expires_at for r in approvals if r.expires_at is not None]
+    project = session.get(Project, req.project_id)
+    if project is not None:  # access never outlives the project it was granted to
+        end = dt.datetime.combine(project.end_date + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
+        expiries.append(end)
     expires = min(expiries)
     conditions = "\n".join(r.conditions.strip() for r in approvals if r.conditions.strip())
     audit.record(

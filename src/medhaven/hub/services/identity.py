@@ -7,7 +7,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from medhaven.errors import Conflict, Forbidden, InvalidInput, NotFound, RateLimited, Unauthorized
@@ -213,10 +213,9 @@ def issue_token(
     return token, secret
 
 
-def list_tokens(session: Session, principal: Principal) -> list[ApiToken]:
+def tokens_query(principal: Principal) -> Select[Any]:
     """The caller's own tokens."""
-    q = select(ApiToken).where(ApiToken.user_id == principal.user_id).order_by(ApiToken.id)
-    return list(session.execute(q).scalars())
+    return select(ApiToken).where(ApiToken.user_id == principal.user_id).order_by(ApiToken.id)
 
 
 def revoke_token(session: Session, principal: Principal, token_id: int) -> ApiToken:
@@ -338,11 +337,11 @@ __all__ = [
     "find_user",
     "get_or_create_org",
     "issue_token",
-    "list_tokens",
     "open_session",
     "principal_from_session",
     "principal_from_token",
     "revoke_token",
     "roles_of",
+    "tokens_query",
     "touch_token",
 ]
