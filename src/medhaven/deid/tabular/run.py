@@ -117,6 +117,8 @@ def deidentify_extract(
     _check_output(output, source)
     if report_path.exists() and report_path.is_dir():
         raise InvalidInput(f"--report {report_path} is a folder")
+    if not report_path.parent.is_dir():
+        raise InvalidInput(f"--report: folder {report_path.parent} does not exist")
     if cdm is not None:
         cdm_write.check_target(cdm)
     staged = output.with_name(f".{output.name}.{secrets.token_hex(6)}.partial")
