@@ -111,22 +111,24 @@ def create_user(
                 raise InvalidInput(
                     f"organisation {org!r} does not exist: give --org-kind to create it"
                 )
+            if existing is not None and org_kind is not None and existing.kind != org_kind.value:
+                raise InvalidInput(
+                    f"organisation {org!r} exists with kind {existing.kind}, not {org_kind.value}"
+                )
+            if identity.find_user(s, email) is not None:
+                raise InvalidInput(f"a user with email {email} exists already")
             organisation = existing or identity.create_org(
                 s, name=org, kind=org_kind or OrgKind.HOSPITAL, actor=SYSTEM_ACTOR
             )
-            user = identity.find_user(s, email)
-            if user is None:
-                user = identity.create_user(
-                    s,
-                    email=email,
-                    password=password,
-                    name=name,
-                    org_id=organisation.id,
-                    role=role,
-                    actor=SYSTEM_ACTOR,
-                )
-            else:
-                raise InvalidInput(f"a user with email {email} exists already")
+            user = identity.create_user(
+                s,
+                email=email,
+                password=password,
+                name=name,
+                org_id=organisation.id,
+                role=role,
+                actor=SYSTEM_ACTOR,
+            )
             out = {
                 "user_id": user.id,
                 "email": user.email,
