@@ -66,7 +66,8 @@ def authorize(request: Request) -> None:
     """Deny by default: look the route up in the permission table, authenticate, check roles."""
     route = request.scope.get("route")
     path = getattr(route, "path", None)
-    allowed = allowed_roles(request.method, path) if path else None
+    method = "GET" if request.method == "HEAD" else request.method
+    allowed = allowed_roles(method, path) if path else None
     if allowed is None:
         log.error("route %s %s has no permission entry; denied", request.method, path)
         raise Forbidden("this route has no permission entry")
