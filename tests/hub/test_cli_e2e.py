@@ -85,9 +85,12 @@ def hub(data_dir: Path) -> Iterator[str]:
     finally:
         proc.terminate()
         try:
-            proc.wait(timeout=20)
+            _, err = proc.communicate(timeout=20)
         except subprocess.TimeoutExpired:
             proc.kill()
+            _, err = proc.communicate()
+    # the server's own output never carries a password or a token
+    assert PASSWORD not in err and "mht_" not in err
 
 
 class Cli:
