@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 
 import pytest
 from fastapi import Depends
@@ -11,9 +12,13 @@ from typer.testing import CliRunner
 
 from hub.conftest import World
 from medhaven.cli.main import app as cli
-from medhaven.errors import StoreError
+from medhaven.errors import MedHavenError, StoreError
+from medhaven.hub import audit
 from medhaven.hub.api.deps import authorize
+from medhaven.hub.db import Database
+from medhaven.hub.models import OrgKind
 from medhaven.hub.permissions import EVERYONE, PERMISSIONS
+from medhaven.hub.services import identity
 
 
 def test_unexpected_exception_is_a_generic_500(
@@ -59,3 +64,27 @@ def test_unreachable_database_is_a_store_error() -> None:
     )
     assert isinstance(r.exception, StoreError)
     assert "pw" not in r.exception.message and "\n" not in r.exception.message
+
+
+def test_same_name_created_twice_at_once_is_a_conflict(db: Database) -> None:
+    barrier = threading.Barrier(2)
+    outcomes: list[object] = []
+
+    def create() -> None:
+        barrier.wait()
+        try:
+            with db.unit() as s:
+                outcomes.append(
+                    identity.create_org(s, name="Twin", kind=OrgKind.COMPANY, actor="t").id
+                )
+        except MedHavenError as exc:
+            outcomes.append(exc)
+
+    threads = [threading.Thread(target=create) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert sorted(type(o).__name__ for o in outcomes) == ["Conflict", "int"]
+    with db.unit() as s:
+        assert audit.verify(s).intact

@@ -16,10 +16,10 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from medhaven.errors import ConfigError, StoreError
+from medhaven.errors import ConfigError, Conflict, StoreError
 
 log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -36,6 +36,13 @@ def database_url(*, data_dir: Path, url: str | None) -> str:
     except ArgumentError as exc:
         raise ConfigError("hub database URL is not a valid SQLAlchemy URL") from exc
     return url
+
+
+def _brief(exc: DBAPIError) -> str:
+    """The driver's error class and first line, without the statement or its values."""
+    orig = exc.orig
+    first = str(orig).splitlines()[0] if orig is not None and str(orig) else ""
+    return f"{type(orig).__name__}: {first[:200]}"
 
 
 def _sqlite_setup(engine: Engine, *, immediate: bool) -> None:
@@ -61,10 +68,15 @@ def make_engine(url: str, *, readonly: bool = False) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False}, pool_size=20)
+        engine = create_engine(
+            url, connect_args={"check_same_thread": False}, pool_size=20, hide_parameters=True
+        )
         _sqlite_setup(engine, immediate=not readonly)
         return engine
-    return create_engine(url, pool_size=20, max_overflow=40, pool_pre_ping=True)
+    # hide_parameters: a failing statement's values (hashes, emails) never reach a log line
+    return create_engine(
+        url, pool_size=20, max_overflow=40, pool_pre_ping=True, hide_parameters=True
+    )
 
 
 def migrate(engine: Engine) -> None:
@@ -80,7 +92,7 @@ def migrate(engine: Engine) -> None:
             command.upgrade(cfg, "head")
             con.commit()
     except OperationalError as exc:
-        raise StoreError("the hub database could not be migrated", detail=str(exc)) from exc
+        raise StoreError("the hub database could not be migrated", detail=_brief(exc)) from exc
 
 
 class Database:
@@ -107,8 +119,13 @@ class Database:
         try:
             with session.begin():
                 yield session
+        except IntegrityError as exc:
+            # e.g. two clients creating the same name at once: the loser gets a clean 409
+            raise Conflict(
+                "the change conflicts with data stored meanwhile", detail=_brief(exc)
+            ) from exc
         except OperationalError as exc:
-            raise StoreError("the hub database failed", detail=str(exc)) from exc
+            raise StoreError("the hub database failed", detail=_brief(exc)) from exc
         finally:
             session.close()
 
