@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from conftest import EUNOMIA_ZIP, IN_CI, postgres_url
-from medhaven.analytics.cohorts import generate_cohort, library_definition, library_names
+from medhaven.analytics.cohorts import generate_cohort, library_definition, library_names, runner
 from medhaven.cdm import CdmStore, open_store
 from medhaven.cdm.loader import load_cdm
 from medhaven.cdm.vocabulary import load_vocabulary
@@ -424,6 +424,20 @@ class Loaded:
     source: str
     got: dict[str, tuple[list[tuple[int, int]], set[Row]]]
     expected: dict[str, Result]
+    joined: dict[str, tuple[list[tuple[int, int]], set[Row]]]
+
+
+def _generate(store: CdmStore, name: str, cid: int) -> tuple[list[tuple[int, int]], set[Row]]:
+    run = generate_cohort(store, library_definition(name).expression, cohort_definition_id=cid)
+    rows = {
+        (int(p), s, e)
+        for p, s, e in store.fetchall(
+            "SELECT subject_id, cohort_start_date, cohort_end_date FROM cohort "
+            "WHERE cohort_definition_id = ?",
+            [cid],
+        )
+    }
+    return [(s.persons, s.events) for s in run.stages], rows
 
 
 def _fill(store: CdmStore, source: str, tmp: Path) -> None:
@@ -469,22 +483,18 @@ def loaded(
     try:
         _fill(store, source, tmp)
         got: dict[str, Any] = {}
+        joined: dict[str, Any] = {}
         for cid, name in enumerate(library_names(), start=1):
-            run = generate_cohort(
-                store, library_definition(name).expression, cohort_definition_id=cid
-            )
-            rows = {
-                (int(p), s, e)
-                for p, s, e in store.fetchall(
-                    "SELECT subject_id, cohort_start_date, cohort_end_date FROM cohort "
-                    "WHERE cohort_definition_id = ?",
-                    [cid],
-                )
-            }
-            got[name] = ([(s.persons, s.events) for s in run.stages], rows)
+            got[name] = _generate(store, name, cid)
+            # The same definition with concept sets joined rather than inlined.
+            saved, runner.INLINE_LIMIT = runner.INLINE_LIMIT, -1
+            try:
+                joined[name] = _generate(store, name, cid + 100)
+            finally:
+                runner.INLINE_LIMIT = saved
         ref = Reference(store)
         expected = {name: f(ref) for name, f in REFERENCES.items()}
-        yield Loaded(store, source, got, expected)
+        yield Loaded(store, source, got, expected, joined)
     finally:
         store.close()
         if backend == "postgresql":
@@ -502,6 +512,7 @@ def test_library_definition_matches_the_independent_computation(loaded: Loaded, 
     want_stages, want_rows = loaded.expected[name]
     assert got_stages == want_stages
     assert got_rows == want_rows
+    assert loaded.joined[name] == (want_stages, want_rows)
     if loaded.source == "generated":
         # The library is meant to give non-trivial cohorts on generated hospitals.
         assert len({r[0] for r in got_rows}) >= 20

@@ -22,6 +22,7 @@ pipeline mirrors Circe's generated script:
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from medhaven.analytics.cohorts.criteria import criterion_sql, id_list
@@ -116,8 +117,18 @@ def _cols(alias: str) -> str:
     return ", ".join(f"{alias}.{c.strip()}" for c in _EVENT_COLS.split(","))
 
 
-def compile_cohort(expr: CohortExpression, *, prefix: str | None = None) -> CompiledCohort:
-    """Compile a validated definition; raises ``InvalidInput`` naming a bad reference."""
+def compile_cohort(
+    expr: CohortExpression,
+    *,
+    prefix: str | None = None,
+    inline: Mapping[int, Sequence[int]] | None = None,
+) -> CompiledCohort:
+    """Compile a validated definition; raises ``InvalidInput`` naming a bad reference.
+
+    ``inline`` maps codeset ids to their expanded concept ids (read back from the
+    ``codesets`` step) so that criteria filter with ``IN`` lists; without it they join
+    the codesets table. Both give the same rows.
+    """
     p = prefix or f"mh_cohort_{uuid.uuid4().hex[:10]}"
     t = {
         n: f"{p}_{n}"
@@ -145,7 +156,7 @@ def compile_cohort(expr: CohortExpression, *, prefix: str | None = None) -> Comp
     )
     steps.append(Step(t["codesets"], codesets_sql))
 
-    groups = GroupCompiler(codesets=t["codesets"], known_codesets=known)
+    groups = GroupCompiler(codesets=t["codesets"], known_codesets=known, inline=inline)
 
     # 2. Primary events.
     pc = expr.PrimaryCriteria
@@ -154,6 +165,7 @@ def compile_cohort(expr: CohortExpression, *, prefix: str | None = None) -> Comp
             c,
             codesets=t["codesets"],
             known_codesets=known,
+            inline=inline,
             path=f"PrimaryCriteria.CriteriaList[{i}]",
         )
         for i, c in enumerate(pc.CriteriaList)
@@ -242,7 +254,11 @@ def compile_cohort(expr: CohortExpression, *, prefix: str | None = None) -> Comp
     if expr.CensoringCriteria:
         censor = " UNION ALL ".join(
             criterion_sql(
-                c, codesets=t["codesets"], known_codesets=known, path=f"CensoringCriteria[{i}]"
+                c,
+                codesets=t["codesets"],
+                known_codesets=known,
+                inline=inline,
+                path=f"CensoringCriteria[{i}]",
             )
             for i, c in enumerate(expr.CensoringCriteria)
         )

@@ -14,6 +14,7 @@ for day offsets, ``EXTRACT(YEAR FROM ...)``, window functions.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from medhaven.analytics.cohorts.model import (
@@ -117,9 +118,19 @@ def id_list(ids: list[int]) -> str:
 
 
 def criterion_sql(
-    crit: DomainCriteria, *, codesets: str, known_codesets: set[int], path: str
+    crit: DomainCriteria,
+    *,
+    codesets: str,
+    known_codesets: set[int],
+    path: str,
+    inline: Mapping[int, Sequence[int]] | None = None,
 ) -> str:
-    """The SELECT returning one criterion's events (columns as described in the module doc)."""
+    """The SELECT returning one criterion's events (columns as described in the module doc).
+
+    With ``inline`` (codeset id -> its expanded concept ids), the concept filter is
+    written as an ``IN`` list instead of a join to the codesets table: the same rows,
+    and the database can push the filter into its table scan.
+    """
     domain = crit.domain
     spec = crit.criterion
     d = DOMAIN_TABLES[domain]
@@ -130,10 +141,14 @@ def criterion_sql(
             raise InvalidInput(
                 f"cohort definition: {path}.{domain}.CodesetId {codeset_id} names no concept set"
             )
-        join = (
-            f" JOIN {codesets} cs ON cs.concept_id = t.{d.concept_col}"
-            f" AND cs.codeset_id = {int(codeset_id)}"
-        )
+        if inline is not None:
+            ids = list(inline.get(codeset_id, ()))
+            join = f" WHERE t.{d.concept_col} IN ({id_list(ids)})" if ids else " WHERE 1 = 0"
+        else:
+            join = (
+                f" JOIN {codesets} cs ON cs.concept_id = t.{d.concept_col}"
+                f" AND cs.codeset_id = {int(codeset_id)}"
+            )
     first = not isinstance(spec, DeathCriterion) and spec.First
     extra_cols = ""
     where: list[str] = []

@@ -20,6 +20,8 @@ Semantics are Circe's. For each index event ``P`` of an event table (columns
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
 from medhaven.analytics.cohorts.criteria import criterion_sql, id_list, numeric_range
 from medhaven.analytics.cohorts.model import (
     CorelatedCriteria,
@@ -52,9 +54,16 @@ def _window_clauses(window: Window, *, check_op: bool, event_end_default: bool) 
 class GroupCompiler:
     """Builds criteria-group SQL over a named event table."""
 
-    def __init__(self, *, codesets: str, known_codesets: set[int]) -> None:
+    def __init__(
+        self,
+        *,
+        codesets: str,
+        known_codesets: set[int],
+        inline: Mapping[int, Sequence[int]] | None = None,
+    ) -> None:
         self.codesets = codesets
         self.known_codesets = known_codesets
+        self.inline = inline
 
     def correlated(self, cc: CorelatedCriteria, *, index: int, events: str, path: str) -> str:
         """Events of ``events`` passing one windowed criterion with its occurrence count."""
@@ -62,6 +71,7 @@ class GroupCompiler:
             cc.Criteria,
             codesets=self.codesets,
             known_codesets=self.known_codesets,
+            inline=self.inline,
             path=f"{path}.Criteria",
         )
         check_op = not cc.IgnoreObservationPeriod

@@ -12,6 +12,7 @@ created when missing.
 from __future__ import annotations
 
 import re
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -95,6 +96,21 @@ def _rule_stages(store: CdmStore, compiled: CompiledCohort) -> list[Stage]:
     ]
 
 
+INLINE_LIMIT = 1000
+
+
+def _with_inline_codesets(
+    store: CdmStore, expr: CohortExpression, compiled: CompiledCohort, prefix: str
+) -> CompiledCohort:
+    rows = store.fetchall(f"SELECT codeset_id, concept_id FROM {compiled.steps[0].name}")
+    if len(rows) > INLINE_LIMIT:
+        return compiled
+    sets: dict[int, list[int]] = {}
+    for codeset_id, concept_id in rows:
+        sets.setdefault(int(codeset_id), []).append(int(concept_id))
+    return compile_cohort(expr, prefix=prefix, inline=sets)
+
+
 def generate_cohort(
     store: CdmStore,
     expr: CohortExpression,
@@ -109,13 +125,20 @@ def generate_cohort(
     missing = [t for t in _REQUIRED if t not in present]
     if missing:
         raise InvalidInput(f"the CDM store has no {missing[0]} table; load a CDM first")
-    compiled = compile_cohort(expr)
+    prefix = f"mh_cohort_{uuid.uuid4().hex[:10]}"
+    compiled = compile_cohort(expr, prefix=prefix)
     target = cohort_table(results_schema)
     created: list[str] = []
     try:
         with store.transaction():
             ensure_cohort_table(store, results_schema)
-            for step in compiled.steps:
+            codesets = compiled.steps[0]
+            store.execute(f"CREATE TEMP TABLE {codesets.name} AS {codesets.sql}")
+            created.append(codesets.name)
+            # Read the expanded concept sets back and write them into the later steps
+            # as IN lists when small: same rows, and the scans can filter early.
+            compiled = _with_inline_codesets(store, expr, compiled, prefix)
+            for step in compiled.steps[1:]:
                 store.execute(f"CREATE TEMP TABLE {step.name} AS {step.sql}")
                 created.append(step.name)
                 if store.dialect == "postgresql":
