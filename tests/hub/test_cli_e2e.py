@@ -255,6 +255,30 @@ def test_request_review_grant_expiry_through_the_cli(
     expired = researcher("grants", "list", "--status", "expired", "--json")
     assert [g["status"] for g in expired["items"]] == ["expired"]
 
+    # administration over the API: an organisation, a user, and switching a user off
+    admin = Cli(tmp_path, "admin", hub)
+    admin("login", "--email", "admin@ministry.example", "--password-file", str(password_file))
+    org = admin("admin", "create-org", "--name", "Startup", "--kind", "company", "--json")
+    new = admin(
+        "admin",
+        "create-user",
+        "--email",
+        "dev@startup.example",
+        "--org",
+        str(org["id"]),
+        "--role",
+        "researcher",
+        "--password-file",
+        str(password_file),
+        "--json",
+    )
+    assert new["roles"] == [{"org_id": org["id"], "role": "researcher"}]
+    assert admin("admin", "users", "--json")["total"] == 5
+    who = researcher("projects", "show", str(project["id"]), "--json")["lead_id"]
+    assert admin("admin", "deactivate", str(who), "--json")["active"] is False
+    denied = researcher.runner.invoke(cli, ["grants", "list", "--json"], env=researcher.env)
+    assert type(denied.exception).__name__ == "Unauthorized"
+
     r3 = runner.invoke(cli, ["hub", "audit", "verify", "--data-dir", str(data_dir), "--json"])
     assert r3.exit_code == 0, r3.output
     assert json.loads(r3.stdout)["intact"] is True

@@ -171,3 +171,24 @@ def test_no_password_or_token_in_logs_or_responses(
     for body in bodies:
         assert "argon2" not in body
         assert "password" not in body.lower()
+
+
+def test_deactivated_user_is_locked_out_at_once(client: TestClient, world: World) -> None:
+    assert client.get("/api/v1/me", headers=world.auth("student")).status_code == 200
+    r = client.post(
+        f"/api/v1/users/{world.users['student']}/active",
+        json={"active": False},
+        headers=world.auth("admin"),
+    )
+    assert r.status_code == 200 and r.json()["active"] is False
+    assert client.get("/api/v1/me", headers=world.auth("student")).status_code == 401
+    r = client.post(
+        "/api/v1/auth/token", json={"email": "student@example.org", "password": PASSWORD}
+    )
+    assert r.status_code == 401
+    client.post(
+        f"/api/v1/users/{world.users['student']}/active",
+        json={"active": True},
+        headers=world.auth("admin"),
+    )
+    assert client.get("/api/v1/me", headers=world.auth("student")).status_code == 200

@@ -16,6 +16,7 @@ from medhaven.cli import (
     demo,
     disclosure,
     hub,
+    hub_admin,
     hub_datasets,
     hub_login,
     hub_projects,
@@ -47,6 +48,7 @@ app.add_typer(hub_requests.app, name="requests")
 app.add_typer(hub_review.app, name="review")
 app.add_typer(hub_review.grants_app, name="grants")
 app.add_typer(hub_datasets.app, name="datasets")
+app.add_typer(hub_admin.app, name="admin")
 
 
 def _version(value: bool) -> None:

@@ -148,6 +148,41 @@ class HubClient:
         )
         return out
 
+    def create_org(self, *, name: str, kind: str) -> JSON:
+        """A new organisation (admins)."""
+        out: JSON = self._call("POST", "/orgs", json={"name": name, "kind": kind})
+        return out
+
+    def users(self, *, limit: int = 50, offset: int = 0) -> JSON:
+        """All users (admins)."""
+        out: JSON = self._call("GET", "/users", params={"limit": limit, "offset": offset})
+        return out
+
+    def create_user(
+        self, *, email: str, password: str, org_id: int, role: str, name: str = ""
+    ) -> JSON:
+        """A new user with a first role (admins)."""
+        body = {"email": email, "password": password, "org_id": org_id, "role": role, "name": name}
+        out: JSON = self._call("POST", "/users", json=body)
+        return out
+
+    def add_role(self, user_id: int, *, org_id: int, role: str) -> JSON:
+        """Give a user a role in an organisation (admins)."""
+        out: JSON = self._call(
+            "POST", f"/users/{user_id}/roles", json={"org_id": org_id, "role": role}
+        )
+        return out
+
+    def set_active(self, user_id: int, *, active: bool) -> JSON:
+        """Deactivate or reactivate a user (admins)."""
+        out: JSON = self._call("POST", f"/users/{user_id}/active", json={"active": active})
+        return out
+
+    def revoke_token(self, token_id: int) -> JSON:
+        """Revoke an API token (your own; an admin: anyone's)."""
+        out: JSON = self._call("DELETE", f"/auth/tokens/{token_id}")
+        return out
+
     # catalogue
     def datasets(
         self,

@@ -40,6 +40,7 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     f"GET {V1}/users": frozenset({A}),
     f"POST {V1}/users": frozenset({A}),
     f"POST {V1}/users/{{user_id}}/roles": frozenset({A}),
+    f"POST {V1}/users/{{user_id}}/active": frozenset({A}),
     f"GET {V1}/datasets": EVERYONE,
     f"POST {V1}/datasets": frozenset({C}),
     f"GET {V1}/datasets/{{dataset_id}}": EVERYONE,

@@ -161,6 +161,12 @@ class RoleGrant(BaseModel):
     role: Role
 
 
+class ActiveIn(BaseModel):
+    """Whether a user may sign in."""
+
+    active: bool
+
+
 class UserCreate(BaseModel):
     """A new user with a first role."""
 
@@ -350,6 +356,7 @@ class AuditVerifyPublic(BaseModel):
 __all__ = [
     "CDM_DOMAINS",
     "MAX_ID",
+    "ActiveIn",
     "AuditPublic",
     "AuditVerifyPublic",
     "DatasetCreate",

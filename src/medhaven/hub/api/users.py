@@ -8,7 +8,15 @@ from sqlalchemy import select
 from medhaven.hub.api.deps import CurrentUser, PageDep, PathId, StateDep
 from medhaven.hub.models import Org, OrgKind, User
 from medhaven.hub.permissions import V1
-from medhaven.hub.schemas import OrgCreate, OrgPublic, Page, RoleGrant, UserCreate, UserPublic
+from medhaven.hub.schemas import (
+    ActiveIn,
+    OrgCreate,
+    OrgPublic,
+    Page,
+    RoleGrant,
+    UserCreate,
+    UserPublic,
+)
 from medhaven.hub.services import identity
 from medhaven.hub.services.common import get_or_404, paginate
 
@@ -87,6 +95,14 @@ def add_role(user_id: PathId, body: RoleGrant, state: StateDep, me: CurrentUser)
         user = identity.add_role(
             session, user_id=user_id, org_id=body.org_id, role=body.role, actor=me.actor
         )
+        return UserPublic.model_validate(user)
+
+
+@router.post("/users/{user_id}/active", response_model=UserPublic)
+def set_active(user_id: PathId, body: ActiveIn, state: StateDep, me: CurrentUser) -> UserPublic:
+    """Deactivate or reactivate a user (their tokens stop working at once)."""
+    with state.db.unit() as session:
+        user = identity.set_active(session, user_id=user_id, active=body.active, actor=me.actor)
         return UserPublic.model_validate(user)
 
 

@@ -121,6 +121,21 @@ def add_role(session: Session, *, user_id: int, org_id: int, role: Role, actor: 
     return user
 
 
+def set_active(session: Session, *, user_id: int, active: bool, actor: str) -> User:
+    """Deactivate (or reactivate) a user: their tokens and sessions stop working at once."""
+    user = get_or_404(session, User, user_id, "user")
+    if user.active != active:
+        user.active = active
+        audit.record(
+            session,
+            actor=actor,
+            action="user.activate" if active else "user.deactivate",
+            object_type="user",
+            object_id=user.id,
+        )
+    return user
+
+
 def find_user(session: Session, email: str) -> User | None:
     """The user with this email, if any."""
     return session.execute(
@@ -342,6 +357,7 @@ __all__ = [
     "principal_from_token",
     "revoke_token",
     "roles_of",
+    "set_active",
     "tokens_query",
     "touch_token",
 ]
