@@ -76,3 +76,39 @@ def test_create_user_refuses_bad_input_without_writing(tmp_path: Path) -> None:
             )
     finally:
         db.close()
+
+
+def test_serve_refuses_a_busy_port_in_one_line(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        r = CliRunner().invoke(
+            cli, ["hub", "serve", "--data-dir", str(tmp_path / "d"), "--port", str(port)]
+        )
+    assert isinstance(r.exception, InvalidInput) and str(port) in r.exception.message
+    assert not (tmp_path / "d").exists()
+
+
+def test_data_dir_that_is_a_file_is_a_config_error(tmp_path: Path) -> None:
+    from medhaven.errors import ConfigError
+
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    pw = tmp_path / "pw"
+    pw.write_text("long enough password\n")
+    r = _create(
+        blocker / "hub",
+        pw,
+        "--email",
+        "a@x.org",
+        "--role",
+        "admin",
+        "--org",
+        "M",
+        "--org-kind",
+        "ministry",
+    )
+    assert isinstance(r.exception, ConfigError) and "data directory" in r.exception.message

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import sys
 import tempfile
 from pathlib import Path
@@ -67,6 +68,13 @@ def serve(
 
     from medhaven.hub.api import HubConfig, create_app
 
+    with socket.socket() as probe:  # fail with one line before migrating anything
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise InvalidInput(
+                f"--host/--port: cannot listen on {host}:{port} (in use or not local)"
+            ) from exc
     settings = get_settings()
     config = HubConfig(
         database_url=_url(data_dir, database_url_),

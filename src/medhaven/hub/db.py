@@ -67,7 +67,11 @@ def make_engine(url: str, *, readonly: bool = False) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            parent = Path(parsed.database).parent
+            try:
+                parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise ConfigError(f"{parent}: cannot create the hub data directory") from exc
         engine = create_engine(
             url, connect_args={"check_same_thread": False}, pool_size=20, hide_parameters=True
         )
