@@ -6,7 +6,6 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from pathlib import Path
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -17,7 +16,7 @@ from medhaven import __version__
 from medhaven.errors import CATALOGUE, MedHavenError
 from medhaven.hub.api import audit_routes, auth, datasets, grants, projects, requests, users
 from medhaven.hub.api.deps import HubState, authorize
-from medhaven.hub.db import Database, database_url
+from medhaven.hub.db import Database
 from medhaven.hub.permissions import V1
 from medhaven.hub.ratelimit import LoginLimiter
 from medhaven.hub.schemas import ErrorResponse
@@ -41,11 +40,6 @@ class HubConfig:
     min_cell_count: int = 5
     secure_cookies: bool = True
     login_attempts_per_minute: int = 30
-
-    @classmethod
-    def for_data_dir(cls, data_dir: Path, *, url: str | None = None, **kw: object) -> HubConfig:
-        """SQLite in ``data_dir`` unless ``url`` names another database."""
-        return cls(database_url=database_url(data_dir=data_dir, url=url), **kw)  # type: ignore[arg-type]
 
 
 def error_json(code: str, message: str) -> JSONResponse:
