@@ -16,7 +16,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from medhaven.analytics.cohorts.compiler import CompiledCohort, compile_cohort
+from medhaven.analytics.cohorts.compiler import CompiledCohort, Step, compile_cohort
 from medhaven.analytics.cohorts.model import CohortExpression
 from medhaven.cdm import CdmStore
 from medhaven.errors import InvalidInput, MedHavenError, StoreError
@@ -96,7 +96,16 @@ def _rule_stages(store: CdmStore, compiled: CompiledCohort) -> list[Stage]:
     ]
 
 
+# Concept sets up to this many concepts in all are inlined as IN lists.
 INLINE_LIMIT = 1000
+
+
+def _create(store: CdmStore, step: Step, created: list[str]) -> None:
+    store.execute(f"CREATE TEMP TABLE {step.name} AS {step.sql}")
+    created.append(step.name)
+    if store.dialect == "postgresql":
+        # Temp tables get no autovacuum statistics; plans need them.
+        store.execute(f"ANALYZE {step.name}")
 
 
 def _with_inline_codesets(
@@ -132,18 +141,12 @@ def generate_cohort(
     try:
         with store.transaction():
             ensure_cohort_table(store, results_schema)
-            codesets = compiled.steps[0]
-            store.execute(f"CREATE TEMP TABLE {codesets.name} AS {codesets.sql}")
-            created.append(codesets.name)
+            _create(store, compiled.steps[0], created)
             # Read the expanded concept sets back and write them into the later steps
             # as IN lists when small: same rows, and the scans can filter early.
             compiled = _with_inline_codesets(store, expr, compiled, prefix)
             for step in compiled.steps[1:]:
-                store.execute(f"CREATE TEMP TABLE {step.name} AS {step.sql}")
-                created.append(step.name)
-                if store.dialect == "postgresql":
-                    # Temp tables get no autovacuum statistics; plans need them.
-                    store.execute(f"ANALYZE {step.name}")
+                _create(store, step, created)
             stages = [
                 Stage("initial events", *_counts(store, compiled.primary_events)),
                 Stage("qualifying events", *_counts(store, compiled.qualified_events)),
