@@ -509,3 +509,16 @@ def test_unset_fields_as_atlas_writes_them_are_accepted() -> None:
     expr["cdmVersionRange"] = ">=5.0.0"
     parsed = parse_expression(expr)
     assert parsed.PrimaryCriteria.CriteriaList[0].domain == "ConditionOccurrence"
+
+
+def test_first_inside_a_correlated_criterion_counts_only_the_first_ever_event(
+    store: CdmStore,
+) -> None:
+    _index_with_drugs(store, [10, 95])  # index day 100; the person's first drug is day 10
+    win = window(30, -1, 0, 1)
+    first = correlated("DrugExposure", {"CodesetId": 1, "First": True}, win, 2, 1)
+    anyone = correlated("DrugExposure", {"CodesetId": 1}, win, 2, 1)
+    run(store, definition([cond_primary()], sets=SETS, rules=_rule(first)), cid=1)
+    run(store, definition([cond_primary()], sets=SETS, rules=_rule(anyone)), cid=2)
+    assert persons(store, 1) == set()
+    assert persons(store, 2) == {1}
