@@ -218,6 +218,8 @@ class OccurrenceSpec(_Model):
     Type: Literal[0, 1, 2]
     Count: int = Field(ge=0)
     IsDistinct: Literal[False] = False
+    # Only matters for distinct counts, which are refused; ATLAS may still write it.
+    CountColumn: str | None = None
 
 
 class CorelatedCriteria(_Model):
