@@ -78,8 +78,8 @@ def _name_ok(name: str) -> bool:
 
 def find_korean(text: str, out: list[Span]) -> None:
     """Append Korean names, hospitals, addresses and postcodes found in ``text``."""
-    if _HANGUL.search(text) is None:
-        return
+    if text.isascii() or _HANGUL.search(text) is None:
+        return  # no Hangul (isascii is a C-speed test that settles most English notes)
     for m in _LABEL_NAME.finditer(text):
         s, e = m.span(1)
         name = text[s:e]
