@@ -229,3 +229,47 @@ def test_strict_labels_count_a_mislabelled_span_as_missed() -> None:
     strict = evaluate(gold, predicted, strict_labels=True)
     assert strict.by_label["INSURANCE"].recall == 0.0
     assert strict.by_label["MRN"].precision == 0.0
+
+
+NUMBER_FORMS = [
+    # One example per branch of the number pattern; the trigger that hands digit runs to it
+    # must let every one through (a regression guard for the fast path).
+    ("850712-1234567", "850712-1234567", "RRN"),
+    ("8507121234567", "8507121234567", "RRN"),
+    ("850712 1234567", "850712 1234567", "RRN"),
+    ("2024-03-05", "2024-03-05", "DATE"),
+    ("2024.3.5", "2024.3.5", "DATE"),
+    ("2024. 3. 5.", "2024. 3. 5.", "DATE"),
+    ("2024년 3월 5일", "2024년 3월 5일", "DATE"),
+    ("3월 5일", "3월 5일", "DATE"),
+    ("2024년 3월", "2024년 3월", "DATE"),
+    ("3/5/24", "3/5/24", "DATE"),
+    ("05.03.2024", "05.03.2024", "DATE"),
+    ("5 March 2024", "5 March 2024", "DATE"),
+    ("5th of March", "5th of March", "DATE"),
+    ("21st Mar.", "21st Mar.", "DATE"),
+    ("123-45-6789", "123-45-6789", "SSN"),
+    ("01012345678", "01012345678", "PHONE"),
+    ("010 1234 5678", "010 1234 5678", "PHONE"),
+    ("02)123-4567", "02)123-4567", "PHONE"),
+    ("070-1234-5678", "070-1234-5678", "PHONE"),
+    ("+82-10-1234-5678", "+82-10-1234-5678", "PHONE"),
+    ("+82 2 123 4567", "+82 2 123 4567", "PHONE"),
+    ("1588-1234", "1588-1234", "PHONE"),
+    ("1-555-123-4567", "1-555-123-4567", "PHONE"),
+    ("555 123 4567", "555 123 4567", "PHONE"),
+    ("192.168.0.12", "192.168.0.12", "IP"),
+    ("1-2345678901", "1-2345678901", "INSURANCE"),
+    ("92세", "92", "AGE"),
+    ("95-year-old", "95", "AGE"),
+    ("91yo", "91", "AGE"),
+    ("93 y/o", "93", "AGE"),
+]
+
+
+@pytest.mark.parametrize(("written", "value", "label"), NUMBER_FORMS)
+@pytest.mark.parametrize("around", ["note {} end", "기록 {} 끝", "{}"])
+def test_every_number_form_is_found(written: str, value: str, label: str, around: str) -> None:
+    text = around.format(written)
+    found = [(text[s.start : s.end], s.label) for s in detect(text)]
+    assert found == [(value, label)]
