@@ -152,7 +152,8 @@ def find_numbers(text: str, out: list[Span]) -> None:
         group = m.lastgroup or ""
         if group == "sep":
             group = "ymd"
-        start, end = m.span(group)
+        # Every branch but an age is the whole match (look-arounds take no characters).
+        start, end = m.span(group) if group == "agey" else (s, m.end())
         span = _classify(group, text[start:end], text, start, end)
         if span is not None:
             append(span)
@@ -181,7 +182,9 @@ def _classify(group: str, value: str, text: str, start: int, end: int) -> Span |
     return None
 
 
-_ANCHORS = re.compile(r"https?://|www\.")
+# Two literal-led patterns rather than one alternation: each is found by the engine's fast literal
+# search, and an "http://" anchor and a "www." anchor can never overlap.
+_URL_ANCHORS = (re.compile(r"https?://"), re.compile(r"www\."))
 _EMAIL_LOCAL_CHARS = frozenset(
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._%+-"
 )
@@ -207,8 +210,8 @@ def find_network(text: str, out: list[Span]) -> None:
         if start < at and dom is not None:
             out.append(Span(start, dom.end(), "EMAIL", 0.95))
         at = text.find("@", at + 1)
-    if "://" in text or "www." in text:
-        for a in _ANCHORS.finditer(text):
+    for anchors in _URL_ANCHORS:
+        for a in anchors.finditer(text):
             rest = _URL_REST.match(text, a.end())
             end = rest.end() if rest is not None else a.end()
             while end > a.end() and text[end - 1] in ".,;:!?":
