@@ -154,6 +154,23 @@ def create_user(
         )
 
 
+@app.command("keygen")
+def keygen(
+    out: Path = typer.Option(..., "--out", help="Folder for the key pair (created if missing)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the key paths and key id as JSON."),
+) -> None:
+    """Create the hub's Ed25519 job-signing key pair (private PEM mode 0600, public PEM for nodes)."""
+    from medhaven.federation.jobs import generate_hub_keypair, key_id_of, load_public_key
+
+    private, public = generate_hub_keypair(out)
+    doc = {"private_key": str(private), "public_key": str(public),
+           "key_id": key_id_of(load_public_key(public))}  # fmt: skip
+    if as_json:
+        print_json(doc)
+    else:
+        typer.echo(f"hub key {doc['key_id']}: private {private} (keep secret), public {public}")
+
+
 @audit_app.command("verify")
 def audit_verify(
     data_dir: Path | None = DataDirOption,

@@ -22,6 +22,7 @@ from medhaven.cli import (
     hub_projects,
     hub_requests,
     hub_review,
+    node,
     synth,
 )
 from medhaven.errors import MedHavenError
@@ -49,6 +50,7 @@ app.add_typer(hub_review.app, name="review")
 app.add_typer(hub_review.grants_app, name="grants")
 app.add_typer(hub_datasets.app, name="datasets")
 app.add_typer(hub_admin.app, name="admin")
+app.add_typer(node.app, name="node")
 
 
 def _version(value: bool) -> None:

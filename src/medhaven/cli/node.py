@@ -1,0 +1,103 @@
+"""``medhaven node``: a hospital node's commands: run one signed job, release held results."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from medhaven.cli.common import print_json
+from medhaven.errors import CATALOGUE, AuditBroken, InvalidInput, NotFound
+
+app = typer.Typer(
+    help="A hospital node: verifies signed jobs, runs them on its CDM, releases only safe results.",
+    no_args_is_help=True,
+)
+
+ConfigOption = typer.Option(..., "--config", help="The node's TOML configuration (node.toml).")
+
+
+@app.command("run-job")
+def run_job(
+    config: Path = ConfigOption,
+    job: Path = typer.Option(..., "--job", help="A signed job as JSON (from the hub)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the node's reply as JSON."),
+) -> None:
+    """Verify one signed job, run it under the node's policy, audit it, print the reply.
+
+    Exits 0 when the job ran (status ok or held); a refused job or one that
+    failed prints its reason and exits non-zero.
+    """
+    from medhaven.federation.node import NodeConfig, handle_job
+
+    node = NodeConfig.load(config)
+    try:
+        text = job.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise NotFound(f"--job: no such file {job}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidInput(f"--job: cannot read {job} as UTF-8 text") from exc
+    reply = handle_job(text, node)
+    if as_json:
+        print_json(reply)
+    elif reply["status"] == "ok":
+        typer.echo(json.dumps(reply["result"], indent=2, ensure_ascii=False))
+    else:
+        typer.echo(f"job {reply['job_id']}: {reply['status']}: {reply['reason']}", err=True)
+    if reply["status"] == "refused":
+        raise typer.Exit(CATALOGUE["forbidden"].exit_code)
+    if reply["status"] == "error":
+        raise typer.Exit(CATALOGUE["internal_error"].exit_code)
+
+
+@app.command("held")
+def held(
+    config: Path = ConfigOption,
+    as_json: bool = typer.Option(False, "--json", help="Print the held results as JSON."),
+) -> None:
+    """List results waiting for the custodian's release approval."""
+    from medhaven.federation.node import NodeConfig, held_jobs
+
+    items = held_jobs(NodeConfig.load(config))
+    if as_json:
+        print_json(items)
+        return
+    for it in items:
+        typer.echo(f"{it['job_id']}  {it['kind']}  project {it['project']}  held {it['held_at']}")
+    if not items:
+        typer.echo("no held results", err=True)
+
+
+@app.command("release")
+def release(
+    config: Path = ConfigOption,
+    job_id: str = typer.Option(..., "--job-id", help="The held job to release."),
+) -> None:
+    """Release a held result (the custodian approved it): print the reply JSON and audit it."""
+    from medhaven.federation.node import NodeConfig, release_held
+
+    print_json(release_held(job_id, NodeConfig.load(config)))
+
+
+@app.command("audit-verify")
+def audit_verify(
+    config: Path = ConfigOption,
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
+    """Walk the node audit log's SHA-256 chain; exit non-zero at the first bad entry."""
+    from medhaven.federation.audit import NodeAuditLog
+    from medhaven.federation.node import NodeConfig
+
+    result = NodeAuditLog(NodeConfig.load(config).audit_path).verify()
+    if as_json:
+        print_json(result.as_dict())
+    elif result.intact:
+        typer.echo(f"node audit log intact: {result.entries} entries")
+    if not result.intact:
+        raise AuditBroken(
+            f"node audit log broken at entry {result.first_bad_seq}: {result.problem}"
+        )
+
+
+__all__ = ["app"]
