@@ -88,7 +88,7 @@ def presidio_detector() -> Detector | str:
         from presidio_analyzer import predefined_recognizers as pr
         from presidio_analyzer.nlp_engine import NoOpNlpEngine
     except ImportError as exc:
-        return f"presidio-analyzer not installed ({exc.name}); pip install -e '.[bench]'"
+        return f"presidio-analyzer not installed ({exc.name}): install the 'bench' extra"
     # Bundled public-suffix snapshot only: no download at run time.
     tldextract.extract = tldextract.TLDExtract(suffix_list_urls=())  # type: ignore[assignment]
     nlp = NoOpNlpEngine(models=[{"lang_code": "en", "model_name": "no_op"}])
