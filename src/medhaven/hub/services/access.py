@@ -27,14 +27,14 @@ from medhaven.hub.models import (
     Decision,
     Grant,
     Project,
-    ProjectMember,
     RequestStatus,
     Review,
     Role,
 )
 from medhaven.hub.schemas import RequestCreate, ReviewCreate
-from medhaven.hub.services.common import Principal, get_or_404, now_utc
-from medhaven.hub.services.projects import get_visible, is_member, sees_all
+from medhaven.hub.services import visibility
+from medhaven.hub.services.common import Principal, now_utc
+from medhaven.hub.services.projects import get_visible, is_member
 
 
 def create_request(session: Session, principal: Principal, data: RequestCreate) -> AccessRequest:
@@ -70,17 +70,13 @@ def create_request(session: Session, principal: Principal, data: RequestCreate) 
     return req
 
 
-def _visible_project_ids(principal: Principal) -> Select[Any]:
-    return select(ProjectMember.project_id).where(ProjectMember.user_id == principal.user_id)
-
-
 def list_requests_query(
     principal: Principal, *, status: str | None = None, project_id: int | None = None
 ) -> Select[Any]:
     """Requests the caller may see, newest last."""
-    stmt = select(AccessRequest).order_by(AccessRequest.id)
-    if not sees_all(principal):
-        stmt = stmt.where(AccessRequest.project_id.in_(_visible_project_ids(principal)))
+    stmt = visibility.where(
+        select(AccessRequest).order_by(AccessRequest.id), visibility.request_clause(principal)
+    )
     if status:
         stmt = stmt.where(AccessRequest.status == status)
     if project_id is not None:
@@ -90,11 +86,12 @@ def list_requests_query(
 
 def get_request(session: Session, principal: Principal, request_id: int) -> AccessRequest:
     """One request the caller may see."""
-    req = session.get(AccessRequest, request_id)
+    stmt = select(AccessRequest).where(AccessRequest.id == request_id)
+    req = session.execute(
+        visibility.where(stmt, visibility.request_clause(principal))
+    ).scalar_one_or_none()
     if req is None:
         raise NotFound(f"request {request_id} not found")
-    if not sees_all(principal):
-        get_visible(session, principal, req.project_id)
     return req
 
 
@@ -268,9 +265,7 @@ def list_grants_query(
     status: str | None = None,
 ) -> Select[Any]:
     """Grants the caller may see, optionally filtered."""
-    stmt = select(Grant).order_by(Grant.id)
-    if not sees_all(principal):
-        stmt = stmt.where(Grant.project_id.in_(_visible_project_ids(principal)))
+    stmt = visibility.where(select(Grant).order_by(Grant.id), visibility.grant_clause(principal))
     if project_id is not None:
         stmt = stmt.where(Grant.project_id == project_id)
     if dataset_id is not None:
@@ -289,9 +284,12 @@ def list_grants_query(
 
 def get_grant(session: Session, principal: Principal, grant_id: int) -> Grant:
     """One grant the caller may see."""
-    grant = get_or_404(session, Grant, grant_id, "grant")
-    if not sees_all(principal):
-        get_visible(session, principal, grant.project_id)
+    stmt = select(Grant).where(Grant.id == grant_id)
+    grant = session.execute(
+        visibility.where(stmt, visibility.grant_clause(principal))
+    ).scalar_one_or_none()
+    if grant is None:
+        raise NotFound(f"grant {grant_id} not found")
     return grant
 
 

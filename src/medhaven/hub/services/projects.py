@@ -10,14 +10,10 @@ from sqlalchemy.orm import Session
 from medhaven.errors import Conflict, Forbidden, InvalidInput, NotFound
 from medhaven.hub import audit
 from medhaven.hub.models import Project, ProjectMember, Role, User
-from medhaven.hub.permissions import OVERSIGHT
 from medhaven.hub.schemas import ProjectCreate
+from medhaven.hub.services import visibility
 from medhaven.hub.services.common import Principal, get_or_404, now_utc
-
-
-def sees_all(principal: Principal) -> bool:
-    """Reviewers, custodians, program officers and admins see every project and request."""
-    return bool(principal.roles.all & OVERSIGHT)
+from medhaven.hub.services.visibility import sees_all
 
 
 def create(session: Session, principal: Principal, data: ProjectCreate) -> Project:
@@ -68,9 +64,12 @@ def is_member(project: Project, user_id: int) -> bool:
 
 
 def get_visible(session: Session, principal: Principal, project_id: int) -> Project:
-    """A project the caller may see (members and oversight roles); others get not-found."""
-    project = session.get(Project, project_id)
-    if project is None or not (sees_all(principal) or is_member(project, principal.user_id)):
+    """A project the caller may see (see :mod:`.visibility`); others get not-found."""
+    stmt = select(Project).where(Project.id == project_id)
+    project = session.execute(
+        visibility.where(stmt, visibility.project_clause(principal))
+    ).scalar_one_or_none()
+    if project is None:
         raise NotFound(f"project {project_id} not found")
     return project
 
@@ -78,12 +77,7 @@ def get_visible(session: Session, principal: Principal, project_id: int) -> Proj
 def list_query(principal: Principal) -> Select[Any]:
     """The projects the caller may see."""
     stmt = select(Project).order_by(Project.id)
-    if not sees_all(principal):
-        member_of = select(ProjectMember.project_id).where(
-            ProjectMember.user_id == principal.user_id
-        )
-        stmt = stmt.where(Project.id.in_(member_of))
-    return stmt
+    return visibility.where(stmt, visibility.project_clause(principal))
 
 
 def add_member(session: Session, principal: Principal, project_id: int, user_id: int) -> Project:
