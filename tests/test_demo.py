@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from medhaven.cdm import schema
-from medhaven.demo import EVENT_TABLES, DemoReport, run_demo
+from medhaven.demo import DEMO_COHORTS, EVENT_TABLES, DemoReport, run_demo
 
 MAIN = "from medhaven.cli.main import main; main()"
 
@@ -49,6 +49,7 @@ def test_every_node_holds_exactly_what_its_hospital_generated(
     for h in report.hospitals:
         generated = _counts(out / "extracts" / h.slug / "cdm.duckdb")
         loaded = _counts(out / "nodes" / h.slug / "cdm.duckdb")
+        loaded.pop("cohort")  # the demo's own analysis writes the example cohorts there
         assert {k: v for k, v in loaded.items() if v} == {k: v for k, v in generated.items() if v}
         assert h.loaded_rows == sum(generated.values())
 
@@ -81,6 +82,32 @@ def test_summary_figures_equal_independent_queries(demo_run: tuple[Path, DemoRep
                 readmitted += bool(((gap >= 1) & (gap <= 30)).any())
         expected = round(readmitted / len(inpatient), 4) if len(inpatient) else 0.0
         assert h.outcomes["readmission_30d"] == pytest.approx(expected, abs=1e-4)
+
+
+def test_released_cohort_counts_match_the_node_and_hide_small_ones(
+    demo_run: tuple[Path, DemoReport],
+) -> None:
+    out, report = demo_run
+    shown_numbers = 0
+    for h in report.hospitals:
+        assert set(h.cohorts) == set(DEMO_COHORTS)
+        con = duckdb.connect(str(out / "nodes" / h.slug / "cdm.duckdb"), read_only=True)
+        try:
+            for name, cohort_id in DEMO_COHORTS.items():
+                row = con.execute(
+                    "SELECT COUNT(DISTINCT subject_id) FROM cohort WHERE cohort_definition_id = ?",
+                    [cohort_id],
+                ).fetchone()
+                true_count = int(row[0])  # type: ignore[index]
+                shown = h.cohorts[name]
+                if 0 < true_count < 5:
+                    assert not shown.isdigit(), (h.slug, name)
+                if shown.isdigit():
+                    shown_numbers += 1
+                    assert int(shown) == true_count and (true_count == 0 or true_count >= 5)
+        finally:
+            con.close()
+    assert shown_numbers >= 3  # the older hospitals have sizeable cohorts
 
 
 def test_hospitals_differ_as_real_hospitals_do(demo_run: tuple[Path, DemoReport]) -> None:

@@ -11,7 +11,10 @@ Each step is what a real deployment does, on synthetic data:
    (a DuckDB file per node, or one PostgreSQL schema per node), all or nothing;
 4. check: :func:`medhaven.cdm.checks.run_checks` on every node store;
 5. summarise: persons, visits, clinical events and the planted outcomes'
-   prevalence per hospital, read back from the node stores with SQL.
+   prevalence per hospital, read back from the node stores with SQL;
+6. analyse: example ATLAS cohort definitions from the library generated on
+   every node, their person counts released through the node's disclosure
+   control (minimum cell count), as a researcher would receive them.
 
 The figures come from the loaded node stores, never from the generator's
 memory, so the table shows what a node really holds.
@@ -27,10 +30,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from medhaven.analytics import DisclosurePolicy
+from medhaven.analytics.cohorts import generate_cohort, library_definition, released_attrition
 from medhaven.cdm import schema
 from medhaven.cdm.checks import run_checks
 from medhaven.cdm.loader import load_cdm
 from medhaven.cdm.store import CdmStore, open_store
+from medhaven.config import get_settings
 from medhaven.errors import InvalidInput, StoreError
 from medhaven.synth.outcomes import outcome_summary
 from medhaven.synth.writer import write_hospitals
@@ -44,6 +50,13 @@ EVENT_TABLES: tuple[str, ...] = (
     "observation",
     "device_exposure",
 )
+
+#: Library cohorts the demo generates on every node (name -> cohort_definition_id).
+DEMO_COHORTS: dict[str, int] = {
+    "t2dm_metformin_new_users": 1,
+    "heart_failure_admission": 2,
+    "atrial_fibrillation_anticoagulated": 3,
+}
 
 StepFn = Callable[[str], None]
 
@@ -61,6 +74,7 @@ class HospitalSummary:
     visits: int
     events: int
     outcomes: dict[str, float]
+    cohorts: dict[str, str]
     loaded_rows: int
     load_seconds: float
     checks_passed: int
@@ -149,6 +163,17 @@ def _count_events(store: CdmStore) -> int:
     return sum(store.count(name) for name in EVENT_TABLES)
 
 
+def released_cohort_counts(store: CdmStore, policy: DisclosurePolicy) -> dict[str, str]:
+    """Generate the demo's library cohorts; return each one's person count as released."""
+    shown: dict[str, str] = {}
+    for name, cohort_id in DEMO_COHORTS.items():
+        run = generate_cohort(
+            store, library_definition(name).expression, cohort_definition_id=cohort_id
+        )
+        shown[name] = str(released_attrition(run, policy)["persons"]["display"])
+    return shown
+
+
 def run_demo(
     out: Path,
     *,
@@ -164,6 +189,7 @@ def run_demo(
     if persons < 1:
         raise InvalidInput("--persons: must be at least 1")
     step = on_step or _quiet
+    policy = DisclosurePolicy(min_cell_count=get_settings().min_cell_count)
     started = time.perf_counter()
     extracts = out / "extracts"
     nodes = out / "nodes"
@@ -181,6 +207,8 @@ def run_demo(
             loaded = load_cdm(store, export_dir)
             step(f"{entry.slug}: running the quality checks")
             checks = run_checks(store)
+            step(f"{entry.slug}: generating the example cohorts")
+            cohorts = released_cohort_counts(store, policy)
             summaries.append(
                 HospitalSummary(
                     slug=entry.slug,
@@ -192,6 +220,7 @@ def run_demo(
                     visits=store.count("visit_occurrence"),
                     events=_count_events(store),
                     outcomes=outcome_summary(store),
+                    cohorts=cohorts,
                     loaded_rows=loaded.total_rows,
                     load_seconds=round(loaded.seconds, 3),
                     checks_passed=checks.passed,
@@ -209,4 +238,12 @@ def run_demo(
     return report
 
 
-__all__ = ["EVENT_TABLES", "DemoReport", "HospitalSummary", "export_parquet", "run_demo"]
+__all__ = [
+    "DEMO_COHORTS",
+    "EVENT_TABLES",
+    "DemoReport",
+    "HospitalSummary",
+    "export_parquet",
+    "released_cohort_counts",
+    "run_demo",
+]

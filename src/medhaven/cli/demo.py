@@ -20,16 +20,30 @@ OUTCOME_LABELS: dict[str, str] = {
     "ckd_progression": "CKD\nprogress",
 }
 
+COHORT_LABELS: dict[str, str] = {
+    "t2dm_metformin_new_users": "metformin\nnew users",
+    "heart_failure_admission": "HF\nadmission",
+    "atrial_fibrillation_anticoagulated": "AF on\nwarfarin",
+}
+
+
+def _released(display: str) -> str:
+    """A released count as shown: a number, or a dim marker where it was suppressed."""
+    return display if display.replace(",", "").isdigit() else "[dim]suppr.[/]"
+
 
 def _table(report: DemoReport) -> Table:
     view = Table(
         title=f"MedHaven demo: {len(report.hospitals)} hospitals (seed {report.seed})",
-        caption="outcome prevalence as the generator planted it, read back from each node",
+        caption="outcomes: prevalence planted by the generator, read back from each node; "
+        "cohorts: persons in library cohorts as released (small counts suppressed)",
     )
     view.add_column("hospital")
     for name in ("persons", "visits", "events"):
         view.add_column(name, justify="right")
     for label in OUTCOME_LABELS.values():
+        view.add_column(label, justify="right")
+    for label in COHORT_LABELS.values():
         view.add_column(label, justify="right")
     view.add_column("quality\nchecks")
     for h in report.hospitals:
@@ -44,6 +58,7 @@ def _table(report: DemoReport) -> Table:
             f"{h.visits:,}",
             f"{h.events:,}",
             *(f"{100 * h.outcomes.get(key, 0.0):.1f}%" for key in OUTCOME_LABELS),
+            *(_released(h.cohorts.get(key, "-")) for key in COHORT_LABELS),
             status,
         )
     return view
@@ -88,7 +103,7 @@ def demo(
     else:
         out_console = Console()
         if not out_console.is_terminal:  # piped or in CI: wide enough for every column
-            out_console = Console(width=120)
+            out_console = Console(width=150)
         out_console.print(_table(report))
         console.print(
             f"{sum(h.loaded_rows for h in report.hospitals):,} rows loaded into "
