@@ -18,42 +18,13 @@ from typing import IO
 
 import numpy as np
 
+from medhaven.lang import MONTHS_EN, PHI_LABELS
 from medhaven.synth.identity import DoctorName, Identity
 
-LABELS = frozenset(
-    {
-        "NAME",
-        "RRN",
-        "PHONE",
-        "EMAIL",
-        "URL",
-        "IP",
-        "MRN",
-        "INSURANCE",
-        "SSN",
-        "DATE",
-        "AGE",
-        "ADDRESS",
-        "POSTCODE",
-        "HOSPITAL",
-    }
-)
+LABELS = frozenset(PHI_LABELS)
 DATE_STYLES_KO = ("iso", "dot", "ko")
 DATE_STYLES_EN = ("iso", "us", "long")
-MONTHS = (
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-)
+MONTHS = MONTHS_EN
 AGE_PHI_OVER = 89
 
 

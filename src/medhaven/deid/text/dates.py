@@ -5,20 +5,9 @@ from __future__ import annotations
 import re
 from datetime import date, timedelta
 
-_MONTHS_FULL = [
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-]
+from medhaven.lang import MONTHS_EN
+
+_MONTHS_FULL = MONTHS_EN
 _MONTH_WORD = re.compile(r"[A-Za-z]+")
 _NUM = re.compile(r"\d+")
 # A year is needed for leap days; a date written without one is shifted inside this year.

@@ -8,6 +8,8 @@ with a capitalised word.
 
 from __future__ import annotations
 
+from medhaven.lang import MONTHS_EN, WEEKDAYS_EN, WEEKDAYS_EN_ABBR
+
 # Surnames covering about 95 % of Koreans (2015 census), plus the compound ones.
 KO_SURNAMES = frozenset(
     [
@@ -864,32 +866,9 @@ EN_NOT_NAME_WORDS = frozenset(
         "Patient",
         "Pt",
         "Today",
-        "January",
-        "February",
-        "March",
-        "April",
-        "May",
-        "June",
-        "July",
-        "August",
-        "September",
-        "October",
-        "November",
-        "December",
-        "Monday",
-        "Tuesday",
-        "Wednesday",
-        "Thursday",
-        "Friday",
-        "Saturday",
-        "Sunday",
-        "Mon",
-        "Tue",
-        "Wed",
-        "Thu",
-        "Fri",
-        "Sat",
-        "Sun",
+        *MONTHS_EN,
+        *WEEKDAYS_EN,
+        *WEEKDAYS_EN_ABBR,
     ]
 )
 

@@ -6,22 +6,9 @@ from bisect import bisect_right
 from itertools import pairwise
 from typing import NamedTuple
 
-LABELS = (
-    "NAME",
-    "RRN",
-    "PHONE",
-    "EMAIL",
-    "URL",
-    "IP",
-    "MRN",
-    "INSURANCE",
-    "SSN",
-    "DATE",
-    "AGE",
-    "ADDRESS",
-    "POSTCODE",
-    "HOSPITAL",
-)
+from medhaven.lang import PHI_LABELS
+
+LABELS = PHI_LABELS
 """Every label a span may carry (the same set the synthetic-notes ground truth uses)."""
 
 
