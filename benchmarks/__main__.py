@@ -41,7 +41,10 @@ def main(argv: list[str] | None = None) -> int:
         for r in results:
             sys.stdout.write(json.dumps(r.as_dict()) + "\n")
         return 0
-    table = Table(title="MedHaven benchmarks (ratio = MedHaven / baseline; < 1 is faster)")
+    table = Table(
+        title="MedHaven benchmarks (ratio = MedHaven / baseline: for times < 1 is faster, "
+        "for rates such as MB/s or persons/min > 1 is faster)"
+    )
     for col in ("benchmark", "MedHaven", "baseline", "baseline value", "ratio", "goal", "note"):
         table.add_column(col)
     for r in results:
