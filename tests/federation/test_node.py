@@ -419,3 +419,33 @@ def test_run_job_cli(node: Node) -> None:
     assert json.loads(refused.stdout)["status"] == "refused"
     verify = runner.invoke(app, ["node", "audit-verify", "--config", str(node.dir / "node.toml")])
     assert verify.exit_code == 0 and "2 entries" in verify.stdout
+
+
+# --- retries ------------------------------------------------------------------------------
+
+
+def test_a_resent_job_gets_the_same_reply_without_running_again(node: Node) -> None:
+    wire = node.sign(job_id="job-twice", parameters={"definition": "essential_hypertension",
+                                                     "cohort_id": 9})  # fmt: skip
+    first = handle_job(wire, node.config)
+    assert first["status"] == "ok"
+    store = open_store(node.config.cdm)
+    try:
+        store.execute("DELETE FROM cohort WHERE cohort_definition_id = 9")
+    finally:
+        store.close()
+    again = handle_job(wire, node.config)
+    assert again == first
+    assert cohort_rows(node.config.cdm, 9) == 0  # not generated a second time
+    assert [e["outcome"] for e in node.audit()] == ["ok", "repeated"]
+    other = handle_job(node.sign(job_id="job-twice"), node.config)
+    assert other["status"] == "refused" and "already used" in other["reason"]
+
+
+def test_a_resent_held_job_gets_the_result_once_released(node: Node) -> None:
+    config = node.config.model_copy(update={"require_release_approval": True})
+    wire = node.sign(job_id="job-held-2")
+    assert handle_job(wire, config)["status"] == "held"
+    assert handle_job(wire, config)["status"] == "held"
+    released = release_held("job-held-2", config)
+    assert handle_job(wire, config) == released

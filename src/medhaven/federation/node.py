@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from medhaven.errors import ConfigError, MedHavenError, NotFound
 from medhaven.federation.audit import NodeAuditLog
-from medhaven.federation.jobs import JobKind, JobSpec, SignedJob, load_public_key
+from medhaven.federation.jobs import JobKind, JobSpec, SignedJob, canonical_json, load_public_key
 
 log = logging.getLogger("medhaven.federation.node")
 
@@ -34,6 +34,7 @@ Status = Literal["ok", "refused", "error", "held"]
 _URL = ("postgresql://", "postgresql+psycopg://", "postgres://")
 CLOCK_SKEW = dt.timedelta(minutes=5)
 HELD_REASON = "held for release approval by the node's custodian"
+REPEAT_REASON = "answered before: the stored reply is sent again, nothing re-run"
 
 
 class NodeConfig(BaseModel):
@@ -51,6 +52,7 @@ class NodeConfig(BaseModel):
     revoked_grants: Path | None = None
     audit_log: Path | None = None
     release_queue: Path | None = None
+    answered_jobs: Path | None = None
     privacy_budget: float | None = Field(default=None, gt=0)
     base_dir: Path = Field(default=Path("."), exclude=True)
 
@@ -60,7 +62,13 @@ class NodeConfig(BaseModel):
             return None if p is None or p.is_absolute() else self.base_dir / p
 
         updates: dict[str, Any] = {}
-        for name in ("hub_public_key", "revoked_grants", "audit_log", "release_queue"):
+        for name in (
+            "hub_public_key",
+            "revoked_grants",
+            "audit_log",
+            "release_queue",
+            "answered_jobs",
+        ):
             fixed = rel(getattr(self, name))
             if fixed is not None:
                 updates[name] = fixed
@@ -99,8 +107,13 @@ class NodeConfig(BaseModel):
 
     @property
     def queue_dir(self) -> Path:
-        """Where held results wait for release (default ``release-queue`` next to the config)."""
-        return self.release_queue or self.base_dir / "release-queue"
+        """Where held results wait for release (default ``<name>-release-queue`` next to the config)."""
+        return self.release_queue or self.base_dir / f"{self.name}-release-queue"
+
+    @property
+    def answered_dir(self) -> Path:
+        """Replies already sent, by job id (default ``<name>-answered-jobs`` next to the config)."""
+        return self.answered_jobs or self.base_dir / f"{self.name}-answered-jobs"
 
 
 class Refused(Exception):
@@ -164,10 +177,49 @@ def _reply(config: NodeConfig, job_id: str | None, status: Status, reason: str |
             "result": result}  # fmt: skip
 
 
-def _queue_file(config: NodeConfig, job_id: str) -> Path:
-    safe = job_id if re.fullmatch(r"[A-Za-z0-9_.-]{1,100}", job_id) else None
+def _job_file(directory: Path, job_id: str) -> Path:
+    safe = job_id if re.fullmatch(r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,99}", job_id) else None
     stem = safe or hashlib.sha256(job_id.encode("utf-8")).hexdigest()[:32]
-    return config.queue_dir / f"{stem}.json"
+    return directory / f"{stem}.json"
+
+
+def _queue_file(config: NodeConfig, job_id: str) -> Path:
+    return _job_file(config.queue_dir, job_id)
+
+
+def _write_json(path: Path, doc: dict[str, Any]) -> None:
+    """Write-aside-then-rename, so a reader never sees half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(doc, sort_keys=True, ensure_ascii=False), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _digest(spec: JobSpec) -> str:
+    return hashlib.sha256(canonical_json(spec)).hexdigest()
+
+
+def _recall(config: NodeConfig, spec: JobSpec) -> dict[str, Any] | None:
+    """The reply already sent for this job id; a different job under a used id is refused."""
+    path = _job_file(config.answered_dir, spec.job_id)
+    if not path.is_file():
+        return None
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    if doc.get("digest") != _digest(spec):
+        raise Refused("this job id was already used for a different job")
+    reply: dict[str, Any] = doc["reply"]
+    if reply.get("node") != config.name:  # another node's record: never answer for it
+        raise Refused("this job id was already used for a different job")
+    return reply
+
+
+def _remember(config: NodeConfig, spec: JobSpec, reply: dict[str, Any]) -> None:
+    try:
+        _write_json(_job_file(config.answered_dir, spec.job_id),
+                    {"digest": _digest(spec), "reply": reply})  # fmt: skip
+    except OSError as exc:
+        # the reply still goes out; a resend would run the job again
+        log.warning("job %s: cannot record the reply at the node (%s)", spec.job_id, exc)
 
 
 def _hold(config: NodeConfig, spec: JobSpec, result: dict[str, Any]) -> None:
@@ -176,10 +228,7 @@ def _hold(config: NodeConfig, spec: JobSpec, result: dict[str, Any]) -> None:
            "grant_id": spec.grant_id, "held_at": dt.datetime.now(dt.UTC).isoformat(),
            "result": result}  # fmt: skip
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(json.dumps(doc, sort_keys=True, ensure_ascii=False), encoding="utf-8")
-        os.replace(tmp, path)
+        _write_json(path, doc)
     except OSError as exc:
         raise ConfigError("the node's release queue cannot be written", detail=str(exc)) from exc
 
@@ -203,8 +252,13 @@ def release_held(job_id: str, config: NodeConfig) -> dict[str, Any]:
     audit = NodeAuditLog(config.audit_path)
     audit.append({**{k: doc.get(k) for k in ("job_id", "kind", "project", "grant_id")},
                   "outcome": "released", "reason": "released by the node's custodian"})  # fmt: skip
+    reply = _reply(config, job_id, "ok", None, doc["result"])
+    answered = _job_file(config.answered_dir, job_id)
+    if answered.is_file():  # a resend of the job now gets the released result
+        record = json.loads(answered.read_text(encoding="utf-8"))
+        _write_json(answered, {**record, "reply": reply})
     path.unlink()
-    return _reply(config, job_id, "ok", None, doc["result"])
+    return reply
 
 
 def handle_job(signed_json: str, config: NodeConfig) -> dict[str, Any]:
@@ -213,6 +267,8 @@ def handle_job(signed_json: str, config: NodeConfig) -> dict[str, Any]:
     Returns ``{"node", "job_id", "status", "reason", "result"}``: status
     ``ok`` (result released), ``held`` (result waits for the custodian),
     ``refused`` (a check failed; nothing ran) or ``error`` (it could not run).
+    The same signed job delivered again (a retry) gets the reply it got the
+    first time without running again; another job under a used id is refused.
     """
     from medhaven.federation.kinds import run_kind
 
@@ -225,6 +281,14 @@ def handle_job(signed_json: str, config: NodeConfig) -> dict[str, Any]:
         return _reply(config, claimed.get("job_id"), "refused", str(exc), None)
     ids = {"job_id": spec.job_id, "kind": spec.kind, "project": spec.project,
            "grant_id": spec.grant_id}  # fmt: skip
+    try:
+        before = _recall(config, spec)
+    except Refused as exc:
+        audit.append({**ids, "outcome": "refused", "reason": str(exc)})
+        return _reply(config, spec.job_id, "refused", str(exc), None)
+    if before is not None:
+        audit.append({**ids, "outcome": "repeated", "reason": REPEAT_REASON})
+        return before
     try:
         result = run_kind(spec, config)
         if config.require_release_approval:
@@ -239,10 +303,12 @@ def handle_job(signed_json: str, config: NodeConfig) -> dict[str, Any]:
         audit.append({**ids, "outcome": "error", "reason": reason})
         return _reply(config, spec.job_id, "error", reason, None)
     if config.require_release_approval:
-        audit.append({**ids, "outcome": "held", "reason": HELD_REASON})
-        return _reply(config, spec.job_id, "held", HELD_REASON, None)
-    audit.append({**ids, "outcome": "ok", "reason": None})
-    return _reply(config, spec.job_id, "ok", None, result)
+        reply = _reply(config, spec.job_id, "held", HELD_REASON, None)
+    else:
+        reply = _reply(config, spec.job_id, "ok", None, result)
+    _remember(config, spec, reply)
+    audit.append({**ids, "outcome": reply["status"], "reason": reply["reason"]})
+    return reply
 
 
 __all__ = [
