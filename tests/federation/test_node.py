@@ -449,3 +449,18 @@ def test_a_resent_held_job_gets_the_result_once_released(node: Node) -> None:
     assert handle_job(wire, config)["status"] == "held"
     released = release_held("job-held-2", config)
     assert handle_job(wire, config) == released
+
+
+def test_a_node_that_lost_its_hub_key_answers_error_and_runs_nothing(
+    cdm: str, hub_keys: tuple[Ed25519PrivateKey, Path], tmp_path: Path
+) -> None:
+    key, public = hub_keys
+    shutil.copy(public, tmp_path / "hub.pem")
+    config = NodeConfig.load(write_config(tmp_path, cdm, tmp_path / "hub.pem"))
+    (tmp_path / "hub.pem").unlink()
+    node = Node(config, key, tmp_path)
+    reply = handle_job(node.sign(job_id="job-nokey", parameters={
+        "definition": "essential_hypertension", "cohort_id": 77}), config)  # fmt: skip
+    assert reply["status"] == "error" and "hub.pem" in reply["reason"]
+    assert cohort_rows(cdm, 77) == 0
+    assert node.audit()[0]["outcome"] == "error"

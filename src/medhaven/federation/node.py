@@ -279,6 +279,10 @@ def handle_job(signed_json: str, config: NodeConfig) -> dict[str, Any]:
         claimed = _claimed(signed_json)
         audit.append({**claimed, "outcome": "refused", "reason": str(exc)})
         return _reply(config, claimed.get("job_id"), "refused", str(exc), None)
+    except MedHavenError as exc:  # the node cannot check (e.g. its hub key went missing)
+        claimed = _claimed(signed_json)
+        audit.append({**claimed, "outcome": "error", "reason": exc.message})
+        return _reply(config, claimed.get("job_id"), "error", exc.message, None)
     ids = {"job_id": spec.job_id, "kind": spec.kind, "project": spec.project,
            "grant_id": spec.grant_id}  # fmt: skip
     try:
