@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import sys
 from collections.abc import Callable
@@ -221,3 +222,94 @@ def test_cdm_on_both_backends_passes_checks(extract: Path, tmp_path: Path, store
         assert [int(r[0]) for r in stays] == [0, 2]
         report = run_checks(store)
         assert [(r.check, r.table, r.field) for r in report.results if r.status != "pass"] == []
+
+
+def _population(src: Path, births: list[str]) -> None:
+    """Patients alike in every quasi-identifier but the birth date."""
+    src.mkdir()
+    lines = [PATIENTS] + [
+        f"q-{i},{b},,999-00-{i:04d},N{i},S{i},F,white,nonhispanic,Ohio,44101"
+        for i, b in enumerate(births)
+    ]
+    (src / "patients.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def test_refused_release_gate_and_its_suggestion_are_printed(
+    cli: Callable[..., Done], tmp_path: Path, key_file: Path
+) -> None:
+    # 40 patients, 4 per birth year 1980..1989: k = 4 < 5 as released (years); 5-year
+    # bands of the birth year give 2 classes of 20 (k 20, average risk 2/40 = 0.05).
+    src = tmp_path / "raw"
+    _population(src, [f"{1980 + i // 4}-0{1 + i % 4}-15" for i in range(40)])
+    done = cli(*_args(src, tmp_path, key_file, "--reference-date", "2025-01-01"))
+    assert done.returncode == 0, done.stderr
+    gate = [ln for ln in done.stderr.splitlines() if ln.startswith("release gate")]
+    assert len(gate) == 1
+    assert gate[0].startswith("release gate patients.csv: refused (k = 4 is below the minimum 5")
+    assert "generalisation that reaches it: BIRTHDATE → bands of 5" in gate[0]
+    rep = json.loads((tmp_path / "r.json").read_text("utf-8"))["risk"]["patients.csv"]
+    assert rep["release_gate"]["suggestion_reaches"] == {
+        "k": 20,
+        "average_risk": 0.05,
+        "generalise": {"BIRTHDATE": "bands of 5"},
+        "drop": [],
+    }
+
+
+def test_passing_release_gate_is_printed(
+    cli: Callable[..., Done], tmp_path: Path, key_file: Path
+) -> None:
+    src = tmp_path / "raw"
+    _population(src, [f"{1980 + i // 20}-01-15" for i in range(40)])  # 2 classes of 20
+    done = cli(*_args(src, tmp_path, key_file, "--reference-date", "2025-01-01"))
+    assert done.returncode == 0, done.stderr
+    assert "release gate patients.csv: passes (k >= 5 and average risk <= 0.05)" in done.stderr
+
+
+def test_hardened_cdm_on_both_backends(tmp_path: Path, store_url: str) -> None:
+    """90+ pooling, sensitive flags and periods for persons without records, on both stores."""
+    src = tmp_path / "raw"
+    src.mkdir()
+    (src / "patients.csv").write_text(
+        f"{PATIENTS}\n"
+        "p-1,1920-02-03,,999-12-3456,Mina,Kang,F,asian,nonhispanic,Seoul,03080\n"
+        "p-2,1977-08-09,,999-65-4321,Joon,Park,M,asian,nonhispanic,Busan,48100\n"
+        "p-3,1999-01-01,,999-65-1111,Ara,Cho,F,asian,nonhispanic,Busan,48100\n",
+        encoding="utf-8",
+    )
+    (src / "encounters.csv").write_text(
+        f"{ENCOUNTERS},REASONCODE\n"
+        "e-1,2021-01-01T09:00:00Z,2021-01-01T09:30:00Z,p-1,ambulatory,1,Visit,\n"
+        "e-2,2021-06-01T09:00:00Z,2021-06-03T10:00:00Z,p-2,inpatient,2,Stay,86406008\n",
+        encoding="utf-8",
+    )
+    ref = dt.date(2025, 1, 1)
+    deidentify_extract(
+        source=src,
+        output=tmp_path / "out",
+        key=SiteKey(b"\x01" * 32),
+        profile=synthea_profile("safe-harbor", sensitive_mode="flag", reference_date=ref),
+        report_path=tmp_path / "r.json",
+        cdm=store_url,
+    )
+    with open_store(store_url) as store:
+        report = run_checks(store)
+        assert [(r.check, r.table, r.field) for r in report.results if r.status != "pass"] == []
+        periods = store.fetchall(
+            "SELECT p.year_of_birth, o.observation_period_start_date, "
+            "o.observation_period_end_date FROM person p JOIN observation_period o "
+            "USING (person_id) ORDER BY p.year_of_birth"
+        )
+        flags = store.fetchall(
+            "SELECT o.value_as_string, o.qualifier_source_value, v.visit_source_value "
+            "FROM observation o JOIN visit_occurrence v "
+            "ON v.visit_occurrence_id = o.observation_event_id "
+            "WHERE o.observation_source_value = 'SENSITIVE_CATEGORY'"
+        )
+    jan1 = dt.date(2025, 1, 1)
+    assert [tuple(r) for r in periods] == [
+        (1935, jan1, jan1),  # 90+: every date in the reference year
+        (1977, dt.date(2021, 1, 1), dt.date(2021, 1, 1)),
+        (1999, dt.date(1999, 1, 1), jan1),  # no record: birth to the reference year
+    ]
+    assert [tuple(r) for r in flags] == [("hiv", "visit_occurrence", "inpatient")]

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from medhaven.cdm import open_store
+from medhaven.cdm.checks import run_checks
 from medhaven.deid.keys import SiteKey
 from medhaven.deid.tabular import deidentify_extract, read_mapping, synthea_profile
 from medhaven.deid.tabular.sensitive import read_sensitive_list
@@ -79,7 +80,9 @@ def test_safe_harbor_generalises_zip_years_and_ages_over_89(extract: Path, tmp_p
     assert [p["DEATHDATE"] for p in pats] == ["", "2024", ""]
     assert "SSN" not in pats[0] and "LAT" not in pats[0] and "ADDRESS" not in pats[0]
     encs = _rows(out / "encounters.csv")
-    assert [e["START"] for e in encs] == ["2020", "2021", "2022"]
+    # p-1 is 90+: the year of its 2020 encounter would reveal the age, so it pools into the
+    # reference year (age 90 at every event); the others keep their years.
+    assert [e["START"] for e in encs] == ["2025", "2021", "2022"]
 
 
 def test_withhold_removes_sensitive_rows_and_blanks_reason_codes(
@@ -270,3 +273,211 @@ def test_report_json_on_disk_matches_and_has_no_input_value(extract: Path, tmp_p
     assert json.loads(text)["config_hash"] == rep["config_hash"]
     for value in ("p-1", "999-11-2222", "Older", "1 Elm St", "e-1", "1930-01-15", "42.1"):
         assert value not in text
+
+
+# Hardening: 90+ pooling of every date, notes of sensitive encounters, flags in the CDM,
+# observation periods for persons without records. ---------------------------------------
+
+NOTES = [
+    {"id": "n-1", "patient": "p-1", "encounter": "e-1", "text": "Admitted 2020-03-01, Age: 95."},
+    {"id": "n-2", "patient": "p-2", "encounter": "e-2", "text": "Seen 2021-05-05 for low mood."},
+    {"id": "n-3", "patient": "p-3", "encounter": "e-3", "text": "Seen 2022-01-01, sinusitis."},
+]
+
+
+def _notes(folder: Path) -> None:
+    lines = [json.dumps(n) for n in NOTES]
+    _write(folder, "notes.jsonl", lines)
+
+
+def _notes_out(out: Path) -> list[dict[str, str]]:
+    return [json.loads(x) for x in (out / "notes.jsonl").read_text("utf-8").splitlines()]
+
+
+def _cdm_run(src: Path, tmp: Path, profile: str, **kw: object) -> tuple[Path, dict[str, object]]:
+    rep = deidentify_extract(
+        source=src,
+        output=tmp / "out",
+        key=KEY,
+        profile=synthea_profile(profile, reference_date=REF, **kw),  # type: ignore[arg-type]
+        report_path=tmp / "r.json",
+        cdm=str(tmp / "cdm.duckdb"),
+    )
+    return tmp / "cdm.duckdb", rep
+
+
+def _checks_pass(cdm: Path) -> None:
+    with open_store(cdm, read_only=True) as store:
+        failed = [
+            (r.check, r.table, r.field) for r in run_checks(store).results if r.status != "pass"
+        ]
+    assert failed == []
+
+
+def test_safe_harbor_pools_every_date_of_a_90_plus_patient(extract: Path, tmp_path: Path) -> None:
+    # p-4 is 89 at the reference date (2025-06-30) but 91 at a visit recorded in 2027.
+    with (extract / "patients.csv").open("a", encoding="utf-8") as fh:
+        fh.write(
+            "p-4,1936-01-01,2027-03-01,999-77-8888,Di,Late,F,white,nonhispanic,Ohio,44101,1,2,x\n"
+        )
+    with (extract / "encounters.csv").open("a", encoding="utf-8") as fh:
+        fh.write("e-4,2027-02-01T10:00:00Z,2027-02-02T10:00:00Z,p-4,inpatient,4,Stay,,\n")
+    with (extract / "conditions.csv").open("a", encoding="utf-8") as fh:
+        fh.write("2027-02-01,2027-02-20,p-4,e-4,195662009,Acute viral pharyngitis\n")
+    _notes(extract)
+    cdm, rep = _cdm_run(extract, tmp_path, "safe-harbor")
+    out = tmp_path / "out"
+    pats = _rows(out / "patients.csv")
+    assert [(p["BIRTHDATE"], p["DEATHDATE"]) for p in pats] == [
+        ("1935", ""),
+        ("1980", "2024"),
+        ("2001", ""),
+        ("1935", "2025"),
+    ]
+    old = {pats[0]["Id"], pats[3]["Id"]}
+    encs = _rows(out / "encounters.csv")
+    assert [(e["START"], e["STOP"]) for e in encs] == [
+        ("2025", "2025"),
+        ("2021", "2021"),
+        ("2022", "2022"),
+        ("2025", "2025"),
+    ]
+    conds = _rows(out / "conditions.csv")
+    assert {(c["START"], c["STOP"]) for c in conds if c["PATIENT"] in old} == {
+        ("2025", ""),
+        ("2025", "2025"),
+    }
+    assert [(c["START"], c["STOP"]) for c in conds if c["PATIENT"] not in old] == [
+        ("2021", ""),
+        ("2022", "2022"),
+    ]
+    notes = _notes_out(out)
+    assert "2020" not in notes[0]["text"] and "95" not in notes[0]["text"]
+    # p-1: 2 encounter + 3 condition dates; p-4: death + 2 encounter + 2 condition dates.
+    pooled = rep["ages_90_or_over"]
+    assert pooled == {"patients": 2, "birth_years_pooled": 2, "event_years_pooled": 10}
+    _checks_pass(cdm)
+    with open_store(cdm, read_only=True) as store:
+        rows = store.fetchall(
+            "SELECT p.person_source_value, p.year_of_birth, d.year FROM person p JOIN ("
+            " SELECT person_id, year(visit_start_date) AS year FROM visit_occurrence"
+            " UNION ALL SELECT person_id, year(visit_end_date) FROM visit_occurrence"
+            " UNION ALL SELECT person_id, year(condition_start_date) FROM condition_occurrence"
+            " UNION ALL SELECT person_id, year(death_date) FROM death"
+            " UNION ALL SELECT person_id, year(observation_period_start_date)"
+            "   FROM observation_period"
+            " UNION ALL SELECT person_id, year(observation_period_end_date)"
+            "   FROM observation_period) d USING (person_id)"
+        )
+    assert {(y, d) for p, y, d in rows if p in old} == {(1935, 2025)}
+    assert all(d - y <= 89 for p, y, d in rows if p not in old)
+
+
+def test_withheld_encounters_withhold_their_notes(extract: Path, tmp_path: Path) -> None:
+    _notes(extract)
+    out, rep = _run(extract, tmp_path, "kr-pseudonym")
+    notes = _notes_out(out)
+    pats = _rows(out / "patients.csv")
+    # e-1 (HIV reason code and condition) and e-2 (depression) are sensitive; e-3 is not.
+    assert [n["patient"] for n in notes] == [pats[2]["Id"]]
+    assert "sinusitis" in notes[0]["text"] and "sensitive_category" not in notes[0]
+    sens = rep["sensitive"]
+    assert isinstance(sens, dict)
+    assert sens["notes_withheld"] == 2 and sens["notes_flagged"] == 0
+    assert rep["notes"] == {**rep["notes"], "rows_in": 3, "rows_out": 1}  # type: ignore[dict-item]
+    assert rep["notes"]["by_category"] == {"hiv": 1, "mental": 1}  # type: ignore[index]
+
+
+def test_flagged_encounters_flag_their_notes(extract: Path, tmp_path: Path) -> None:
+    _notes(extract)
+    out, rep = _run(extract, tmp_path, "kr-pseudonym", sensitive_mode="flag")
+    notes = _notes_out(out)
+    assert [n.get("sensitive_category") for n in notes] == ["hiv", "mental", None]
+    sens = rep["sensitive"]
+    assert isinstance(sens, dict) and sens["notes_flagged"] == 2 and sens["notes_withheld"] == 0
+
+
+def test_flagged_rows_carry_their_category_into_the_cdm(extract: Path, tmp_path: Path) -> None:
+    cdm, rep = _cdm_run(extract, tmp_path, "kr-pseudonym", sensitive_mode="flag")
+    _checks_pass(cdm)
+    with open_store(cdm, read_only=True) as store:
+        conds = store.fetchall(
+            "SELECT c.condition_source_value, o.value_as_string, o.person_id = c.person_id,"
+            " o.observation_date = c.condition_start_date, o.observation_concept_id"
+            " FROM observation o JOIN condition_occurrence c"
+            " ON c.condition_occurrence_id = o.observation_event_id"
+            " WHERE o.observation_source_value = 'SENSITIVE_CATEGORY'"
+            " AND o.qualifier_source_value = 'condition_occurrence' ORDER BY 1"
+        )
+        visits = store.fetchall(
+            "SELECT v.visit_source_value, o.value_as_string, o.visit_occurrence_id"
+            " = v.visit_occurrence_id FROM observation o JOIN visit_occurrence v"
+            " ON v.visit_occurrence_id = o.observation_event_id"
+            " WHERE o.observation_source_value = 'SENSITIVE_CATEGORY'"
+            " AND o.qualifier_source_value = 'visit_occurrence'"
+        )
+        flags = store.scalar(
+            "SELECT count(*) FROM observation WHERE observation_source_value = 'SENSITIVE_CATEGORY'"
+        )
+        ids = store.scalar("SELECT count(DISTINCT observation_id) = count(*) FROM observation")
+    assert [tuple(r) for r in conds] == [
+        ("370143000", "mental", True, True, 0),
+        ("86406008", "hiv", True, True, 0),
+    ]
+    assert [tuple(r) for r in visits] == [("inpatient", "hiv", True)]
+    assert flags == 3 and ids
+    cdm_rep = rep["cdm"]
+    assert isinstance(cdm_rep, dict)
+    assert cdm_rep["sensitive_flags"] == {"condition_occurrence": 2, "visit_occurrence": 1}
+
+
+def test_withhold_leaves_no_flag_and_no_sensitive_row_in_the_cdm(
+    extract: Path, tmp_path: Path
+) -> None:
+    cdm, _ = _cdm_run(extract, tmp_path, "kr-pseudonym")
+    _checks_pass(cdm)
+    with open_store(cdm, read_only=True) as store:
+        codes = store.fetchall("SELECT condition_source_value FROM condition_occurrence ORDER BY 1")
+        flags = store.scalar(
+            "SELECT count(*) FROM observation WHERE observation_source_value = 'SENSITIVE_CATEGORY'"
+        )
+    assert [r[0] for r in codes] == ["195662009", "444814009"] and flags == 0
+
+
+@pytest.mark.parametrize("profile", ["safe-harbor", "kr-pseudonym"])
+def test_every_person_gets_an_observation_period(
+    extract: Path, tmp_path: Path, profile: str
+) -> None:
+    # p-5 has no record at all; p-6 has only a death.
+    with (extract / "patients.csv").open("a", encoding="utf-8") as fh:
+        fh.write("p-5,1990-05-05,,1,E,F,F,white,nonhispanic,Ohio,44101,1,2,x\n")
+        fh.write("p-6,1950-08-08,2019-09-09,2,G,H,M,white,nonhispanic,Ohio,44101,1,2,x\n")
+    cdm, rep = _cdm_run(extract, tmp_path, profile, sensitive_mode="off")
+    _checks_pass(cdm)
+    pats = {p["Id"]: p for p in _rows(tmp_path / "out" / "patients.csv")}
+    with open_store(cdm, read_only=True) as store:
+        missing = store.scalar(
+            "SELECT count(*) FROM person p WHERE NOT EXISTS ("
+            " SELECT 1 FROM observation_period o WHERE o.person_id = p.person_id)"
+        )
+        periods = {
+            r[0]: (r[1], r[2])
+            for r in store.fetchall(
+                "SELECT p.person_source_value, o.observation_period_start_date,"
+                " o.observation_period_end_date FROM person p JOIN observation_period o"
+                " USING (person_id)"
+            )
+        }
+        assert store.count("person") == store.count("observation_period") == 5
+    assert missing == 0
+    p5, p6 = list(pats)[3], list(pats)[4]
+
+    def day(v: str) -> dt.date:
+        return dt.date(int(v), 1, 1) if len(v) == 4 else dt.date.fromisoformat(v)
+
+    end = dt.date(REF.year, 1, 1) if profile == "safe-harbor" else REF
+    assert periods[p5] == (day(pats[p5]["BIRTHDATE"]), end)
+    assert periods[p6] == (day(pats[p6]["BIRTHDATE"]), day(pats[p6]["DEATHDATE"]))
+    cdm_rep = rep["cdm"]
+    assert isinstance(cdm_rep, dict)
+    assert cdm_rep["observation_periods"] == {"from_records": 3, "birth_to_death_or_reference": 2}

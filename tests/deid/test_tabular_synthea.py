@@ -407,3 +407,96 @@ def test_report_counts_actions_and_holds_no_value(raw: Path, kr: Path) -> None:
     flagged = [r for r in _rows(kr / "out" / "conditions.csv") if r["SENSITIVE_CATEGORY"]]
     assert {r["SENSITIVE_CATEGORY"] for r in flagged} == {"mental"}
     assert {r["CODE"] for r in flagged} == {"370143000"}
+
+
+SYNTHEA_DATES = ("BIRTHDATE", "DEATHDATE", "START", "STOP", "DATE")
+CDM_DATES = {
+    "visit_occurrence": ("visit_start_date", "visit_end_date"),
+    "condition_occurrence": ("condition_start_date", "condition_end_date"),
+    "drug_exposure": ("drug_exposure_start_date", "drug_exposure_end_date"),
+    "procedure_occurrence": ("procedure_date", "procedure_end_date"),
+    "measurement": ("measurement_date",),
+    "observation": ("observation_date",),
+    "device_exposure": ("device_exposure_start_date", "device_exposure_end_date"),
+    "death": ("death_date",),
+    "observation_period": ("observation_period_start_date", "observation_period_end_date"),
+}
+
+
+def _ninety_plus(src: Path) -> set[str]:
+    """Raw ids of patients whose birth year is 90+ years before the reference or a later record."""
+    latest: dict[str, dt.date] = defaultdict(lambda: REFERENCE_DAY)
+    for name in ("encounters.csv", "conditions.csv", "medications.csv", "observations.csv"):
+        for r in _rows(src / name):
+            for c in ("START", "STOP", "DATE"):
+                if r.get(c):
+                    d = dt.date.fromisoformat(r[c][:10])
+                    latest[r["PATIENT"]] = max(latest[r["PATIENT"]], d)
+    return {
+        p["Id"]
+        for p in _rows(src / "patients.csv")
+        if latest[p["Id"]].year - int(p["BIRTHDATE"][:4]) >= 90
+    }
+
+
+def test_safe_harbor_no_date_of_a_90_plus_patient_reveals_the_age(raw: Path, sh: Path) -> None:
+    old_raw = _ninety_plus(raw)
+    assert old_raw, "the generated extract should hold a patient of 90 or more"
+    old = {_expected_pseudonym(p, "person") for p in old_raw}
+    birth = {p["Id"]: int(p["BIRTHDATE"]) for p in _rows(sh / "out" / "patients.csv")}
+    assert {birth[p] for p in old} == {REFERENCE_DAY.year - 90}
+    checked = 0
+    for path in sorted((sh / "out").glob("*.csv")):
+        for row in _rows(path):
+            pid = row.get("PATIENT") or (
+                row.get("Id") if path.name.startswith("patients") else None
+            )
+            if not pid:
+                continue
+            for c in SYNTHEA_DATES:
+                if not row.get(c) or c == "BIRTHDATE":
+                    continue
+                year = int(row[c])
+                if pid in old:  # one category: every date reads as the reference year
+                    assert year == REFERENCE_DAY.year, (path.name, c)
+                else:
+                    assert year - birth[pid] <= 89, (path.name, c)
+                checked += 1
+    assert checked > 3000
+    notes = [json.loads(x) for x in (sh / "out" / "notes.jsonl").read_text("utf-8").splitlines()]
+    old_notes = [n["text"] for n in notes if n["patient"] in old]
+    assert old_notes
+    year_or_old_age = re.compile(
+        r"\b(19|20)\d{2}\b|\b(Age:?|aged)\s*(9\d|1\d\d)\b|\b(9\d|1\d\d)[- ]year", re.IGNORECASE
+    )
+    assert not any(year_or_old_age.search(t) for t in old_notes)
+    with open_store(sh / "cdm.duckdb", read_only=True) as store:
+        for table, cols in CDM_DATES.items():
+            for c in cols:
+                rows = store.fetchall(
+                    f"SELECT p.person_source_value, p.year_of_birth, year(t.{c}) FROM {table} t "
+                    f"JOIN person p USING (person_id) WHERE t.{c} IS NOT NULL"
+                )
+                for pid, born, year in rows:
+                    if pid in old:
+                        assert (born, year) == (REFERENCE_DAY.year - 90, REFERENCE_DAY.year)
+                    else:
+                        assert year - born <= 89, (table, c)
+
+
+@pytest.mark.parametrize("which", ["kr", "sh"])
+def test_generated_cdm_gives_every_person_one_observation_period(
+    which: str, request: pytest.FixtureRequest
+) -> None:
+    base = request.getfixturevalue(which)
+    with open_store(base / "cdm.duckdb", read_only=True) as store:
+        rows = store.fetchall(
+            "SELECT count(o.person_id) FROM person p LEFT JOIN observation_period o "
+            "USING (person_id) GROUP BY p.person_id"
+        )
+        assert len(rows) == store.count("person") > 0
+        bad = store.scalar(
+            "SELECT count(*) FROM observation_period "
+            "WHERE observation_period_end_date < observation_period_start_date"
+        )
+    assert [r[0] for r in rows] == [1] * len(rows) and bad == 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -121,6 +122,29 @@ def tabular(
         f" {result['rows_out']} out ({result['sensitive']['withheld']} withheld)"
         f"{cdm_note}; report {report}"
     )
+    for line in gate_lines(result.get("risk") or {}):
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
 
 
-__all__ = ["tabular"]
+def gate_lines(risk: dict[str, Any]) -> list[str]:
+    """One line per file with quasi-identifiers: the release gate's verdict and its suggestion."""
+    lines = []
+    for file, fig in sorted(risk.items()):
+        gate = fig.get("release_gate") if isinstance(fig, dict) else None
+        if not gate:
+            continue
+        target = f"k >= {gate['k_min']} and average risk <= {gate['max_avg_risk']}"
+        if gate["released"]:
+            lines.append(f"release gate {file}: passes ({target})")
+            continue
+        reasons = "; ".join(gate["reasons"])
+        hint = (
+            f"generalisation that reaches it: {gate['suggestion']}"
+            if gate["suggestion"]
+            else "no generalisation of the quasi-identifiers reaches it"
+        )
+        lines.append(f"release gate {file}: refused ({reasons}); needs {target}; {hint}")
+    return lines
+
+
+__all__ = ["gate_lines", "tabular"]

@@ -6,6 +6,16 @@ map through the vocabulary ('Maps to', else the code's own concept when it is
 standard); a code that maps to nothing gets concept 0 and keeps its source
 value. An event goes to the table of its standard concept's domain, or of its
 file's default domain when unmapped.
+
+Flagged sensitive rows (``SENSITIVE_CATEGORY`` in the files) carry the flag
+into the CDM as one extra ``observation`` row each: concept 0,
+``observation_source_value`` ``SENSITIVE_CATEGORY``, the category in
+``value_as_string``, the flagged row's id in ``observation_event_id`` and its
+table's name in ``qualifier_source_value``.
+
+Every person gets an observation period: first to last record, or, with no
+record, birth to death (else to the reference date, 1 January of its year when
+dates are years).
 """
 
 from __future__ import annotations
@@ -23,7 +33,9 @@ from medhaven import __version__
 from medhaven.cdm import schema
 from medhaven.cdm.vocabulary import vocabulary_table
 from medhaven.deid.tabular import cdm_events as ev
+from medhaven.deid.tabular.reader import ROW
 from medhaven.deid.tabular.sql import ident
+from medhaven.deid.tabular.transform import SENSITIVE_COLUMN
 from medhaven.errors import InvalidInput
 
 
@@ -34,6 +46,10 @@ class CdmBuild:
     tables: dict[str, pa.Table] = field(default_factory=dict)
     mapping: dict[str, dict[str, Any]] = field(default_factory=dict)
     skipped: dict[str, int] = field(default_factory=dict)
+    sensitive_flags: dict[str, int] = field(default_factory=dict)
+    """Flag rows written to ``observation``, per table of the flagged row."""
+    observation_periods: dict[str, int] = field(default_factory=dict)
+    """Periods from records, and from birth to death or the reference date (no record)."""
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready summary for the report."""
@@ -42,6 +58,8 @@ class CdmBuild:
             "mapping": self.mapping,
             "unmapped_total": sum(m["unmapped"] for m in self.mapping.values()),
             "skipped": self.skipped,
+            "sensitive_flags": self.sensitive_flags,
+            "observation_periods": self.observation_periods,
         }
 
 
@@ -56,12 +74,34 @@ def _case(col: str, mapping: Mapping[str, int], *, lower: bool) -> str:
     return _known(f"(CASE {fn}(trim({col})) {arms} ELSE 0 END)")
 
 
+_EVENT_TEXT = (
+    "file",
+    "patient",
+    "encounter",
+    "start_v",
+    "end_v",
+    "code",
+    "vocab",
+    "default_domain",
+    "value_v",
+    "unit_v",
+    "sens",
+)
+
+
 class CdmBuilder:
     """Runs the SQL that turns ``out_*`` tables into CDM tables, inside the given connection."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, outputs: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        outputs: Mapping[str, str],
+        *,
+        reference_date: dt.date | None = None,
+    ) -> None:
         self.con = con
         self.out = {k.lower(): v for k, v in outputs.items()}
+        self.reference_date = reference_date or dt.datetime.now(dt.UTC).date()
         self.build = CdmBuild()
         for name in ("concept", "concept_relationship"):
             self.con.register(f"voc_{name}", vocabulary_table(name))
@@ -147,6 +187,11 @@ class CdmBuilder:
         if e is None:
             self._run("CREATE TABLE c_vid (src VARCHAR, visit_occurrence_id BIGINT)")
             return
+        sens = (
+            f"CAST(s.{ident(SENSITIVE_COLUMN)} AS VARCHAR)"
+            if SENSITIVE_COLUMN in self._cols(e)
+            else "CAST(NULL AS VARCHAR)"
+        )
         self._run(
             f"""CREATE TABLE c_visit AS SELECT row_number() OVER (
                     ORDER BY i.person_id, mh_ts(s."START"), s."Id") AS visit_occurrence_id,
@@ -154,7 +199,7 @@ class CdmBuilder:
                 coalesce(mh_date(s."STOP"), mh_date(s."START")) AS ed,
                 coalesce(mh_ts(s."STOP"), mh_ts(s."START")) AS edt,
                 {_case('s."ENCOUNTERCLASS"', ev.VISIT_CONCEPT, lower=True)} AS vc,
-                s."ENCOUNTERCLASS" AS cls
+                s."ENCOUNTERCLASS" AS cls, {sens} AS sens
             FROM {e} AS s JOIN c_pid AS i ON i.src = s."PATIENT"
             WHERE mh_date(s."START") IS NOT NULL"""
         )
@@ -188,10 +233,12 @@ class CdmBuilder:
         if src.numeric_when and src.numeric_when.split('"')[1] in cols:
             domain = f"CASE WHEN {src.numeric_when} THEN 'Measurement' ELSE {domain} END"
         enc = 's."ENCOUNTER"' if "ENCOUNTER" in cols else "NULL"
+        row = f"s.{ROW}" if ROW in cols else "0"
         return f"""SELECT '{src.file}' AS file, s."PATIENT" AS patient, {enc} AS encounter,
             {col(src.start)} AS start_v, {col(src.end)} AS end_v, s.{ident(src.code)} AS code,
             {vocab} AS vocab, {domain} AS default_domain,
-            CAST({col(src.value)} AS VARCHAR) AS value_v, CAST({col(src.unit)} AS VARCHAR) AS unit_v
+            CAST({col(src.value)} AS VARCHAR) AS value_v, CAST({col(src.unit)} AS VARCHAR) AS unit_v,
+            CAST({col(SENSITIVE_COLUMN)} AS VARCHAR) AS sens, CAST({row} AS BIGINT) AS src_row
             FROM {table} AS s"""
 
     def _events(self) -> None:
@@ -202,8 +249,12 @@ class CdmBuilder:
                 select = self._event_select(src, table)
                 if select is not None:
                     parts.append(select)
-        if not parts:
-            return
+        if not parts:  # no event file: empty event tables (visit flags still go to observation)
+            parts.append(
+                "SELECT "
+                + ", ".join(f"CAST(NULL AS VARCHAR) AS {c}" for c in _EVENT_TEXT)
+                + ", CAST(NULL AS BIGINT) AS src_row WHERE false"
+            )
         domains = ", ".join(f"'{d}'" for d in ev.DOMAIN_TABLE)
         self._run(
             f"""CREATE TABLE c_ev AS
@@ -240,6 +291,12 @@ class CdmBuilder:
             LEFT JOIN voc_concept AS t ON t.concept_id = e.concept_id
             LEFT JOIN voc_concept AS u ON u.vocabulary_id = 'UCUM' AND u.concept_code = e.unit_v"""
         )
+        # One id per event within its table, in a fixed order (the flag rows point at it).
+        self._run(
+            """CREATE TABLE c_evi AS SELECT *, row_number() OVER (
+                PARTITION BY domain ORDER BY person_id, sdt, code, file, src_row) AS eid
+            FROM c_evd"""
+        )
         self._mapping_counts()
         self._event_tables()
 
@@ -263,10 +320,10 @@ class CdmBuilder:
 
     def _event_tables(self) -> None:
         common = "person_id, visit_occurrence_id"
-        order = "ORDER BY person_id, sdt, code, file"
+        order = "ORDER BY eid"
 
         def rid(name: str) -> str:
-            return f"row_number() OVER ({order}) AS {name}"
+            return f"eid AS {name}"
 
         self._fetch(
             "condition_occurrence",
@@ -275,7 +332,7 @@ class CdmBuilder:
                 ed_ok AS condition_end_date, edt_ok AS condition_end_datetime,
                 {ev.EHR} AS condition_type_concept_id, code AS condition_source_value,
                 source_concept_id AS condition_source_concept_id
-            FROM c_evd WHERE domain = 'Condition' {order}""",
+            FROM c_evi WHERE domain = 'Condition' {order}""",
         )
         self._fetch(
             "drug_exposure",
@@ -285,7 +342,7 @@ class CdmBuilder:
                 coalesce(edt_ok, sdt) AS drug_exposure_end_datetime,
                 {ev.EHR} AS drug_type_concept_id, code AS drug_source_value,
                 source_concept_id AS drug_source_concept_id
-            FROM c_evd WHERE domain = 'Drug' {order}""",
+            FROM c_evi WHERE domain = 'Drug' {order}""",
         )
         self._fetch(
             "procedure_occurrence",
@@ -294,7 +351,7 @@ class CdmBuilder:
                 ed_ok AS procedure_end_date, edt_ok AS procedure_end_datetime,
                 {ev.EHR} AS procedure_type_concept_id, code AS procedure_source_value,
                 source_concept_id AS procedure_source_concept_id
-            FROM c_evd WHERE domain = 'Procedure' {order}""",
+            FROM c_evi WHERE domain = 'Procedure' {order}""",
         )
         self._fetch(
             "measurement",
@@ -305,7 +362,7 @@ class CdmBuilder:
                 CASE WHEN unit_v IS NOT NULL THEN coalesce(unit_cid, 0) END AS unit_concept_id,
                 code AS measurement_source_value, source_concept_id AS measurement_source_concept_id,
                 unit_v AS unit_source_value, left(value_v, 50) AS value_source_value
-            FROM c_evd WHERE domain = 'Measurement' {order}""",
+            FROM c_evi WHERE domain = 'Measurement' {order}""",
         )
         self._fetch(
             "observation",
@@ -318,9 +375,18 @@ class CdmBuilder:
                 CASE WHEN unit_v IS NOT NULL THEN coalesce(unit_cid, 0) END AS unit_concept_id,
                 code AS observation_source_value,
                 source_concept_id AS observation_source_concept_id,
-                unit_v AS unit_source_value, left(value_v, 50) AS value_source_value
-            FROM c_evd WHERE domain = 'Observation' {order}""",
+                unit_v AS unit_source_value, left(value_v, 50) AS value_source_value,
+                CAST(NULL AS VARCHAR) AS qualifier_source_value,
+                CAST(NULL AS BIGINT) AS observation_event_id,
+                CAST(NULL AS INTEGER) AS obs_event_field_concept_id
+            FROM c_evi WHERE domain = 'Observation'
+            UNION ALL {self._flag_rows()} ORDER BY observation_id""",
         )
+        obs = self.build.tables["observation"]
+        if obs.num_rows:
+            flags = obs.filter(pc.equal(obs.column("observation_source_value"), SENSITIVE_COLUMN))
+            counts = pc.value_counts(flags.column("qualifier_source_value")).to_pylist()
+            self.build.sensitive_flags = {str(c["values"]): int(c["counts"]) for c in counts}
         self._fetch(
             "device_exposure",
             f"""SELECT {rid("device_exposure_id")}, {common}, cid AS device_concept_id,
@@ -329,8 +395,33 @@ class CdmBuilder:
                 {ev.EHR} AS device_type_concept_id,
                 TRY_CAST(value_v AS INTEGER) AS quantity,
                 code AS device_source_value, source_concept_id AS device_source_concept_id
-            FROM c_evd WHERE domain = 'Device' {order}""",
+            FROM c_evi WHERE domain = 'Device' {order}""",
         )
+
+    def _flag_rows(self) -> str:
+        """``observation`` rows that carry each flagged event's or visit's sensitive category."""
+        tables = ", ".join(f"('{d}', '{t}')" for d, t in ev.DOMAIN_TABLE.items())
+        have = {r[0] for r in self.con.execute("SHOW TABLES").fetchall()}
+        visits = (
+            """UNION ALL SELECT person_id, visit_occurrence_id, sd, sdt, sens,
+                'visit_occurrence' AS tbl, visit_occurrence_id AS eid
+                FROM c_visit WHERE sens IS NOT NULL"""
+            if "c_visit" in have
+            else ""
+        )
+        return f"""SELECT (SELECT count(*) FROM c_evi WHERE domain = 'Observation')
+                + row_number() OVER (ORDER BY f.person_id, f.sdt, f.tbl, f.eid) AS observation_id,
+            f.person_id, f.visit_occurrence_id, 0 AS observation_concept_id,
+            f.sd AS observation_date, f.sdt AS observation_datetime,
+            {ev.EHR} AS observation_type_concept_id, CAST(NULL AS DOUBLE) AS value_as_number,
+            left(f.sens, 60) AS value_as_string, CAST(NULL AS INTEGER) AS unit_concept_id,
+            '{SENSITIVE_COLUMN}' AS observation_source_value, 0 AS observation_source_concept_id,
+            CAST(NULL AS VARCHAR) AS unit_source_value, CAST(NULL AS VARCHAR) AS value_source_value,
+            f.tbl AS qualifier_source_value, f.eid AS observation_event_id,
+            0 AS obs_event_field_concept_id
+            FROM (SELECT e.person_id, e.visit_occurrence_id, e.sd, e.sdt, e.sens, t.tbl, e.eid
+                  FROM c_evi AS e JOIN (VALUES {tables}) AS t(domain, tbl) USING (domain)
+                  WHERE e.sens IS NOT NULL {visits}) AS f"""
 
     def _death(self) -> None:
         p = self.out["patients.csv"]
@@ -345,22 +436,53 @@ class CdmBuilder:
         )
 
     def _observation_period(self) -> None:
+        """One period per person: first to last record; with none, birth to death or reference."""
         have = {r[0] for r in self.con.execute("SHOW TABLES").fetchall()}
-        spans = []
+        spans = ["SELECT CAST(NULL AS BIGINT) AS person_id, NULL::DATE AS s, NULL::DATE AS e"]
         if "c_evd" in have:
             spans.append("SELECT person_id, sd AS s, coalesce(ed_ok, sd) AS e FROM c_evd")
         if "c_visit" in have:
             spans.append("SELECT person_id, sd AS s, ed AS e FROM c_visit")
-        if not spans:
-            return
+        deaths = self.build.tables.get("death")
+        self.con.register(
+            "c_death",
+            deaths.select(["person_id", "death_date"])
+            if deaths is not None
+            else pa.table(
+                {"person_id": pa.array([], pa.int64()), "death_date": pa.array([], pa.date32())}
+            ),
+        )
+        ref = self.reference_date
+        # Safe-harbor dates are years (a birth date of 4 characters): the end is then 1 January.
+        end = (
+            f"CASE WHEN length(i.birth) = 4 THEN DATE '{ref.year:04d}-01-01' "
+            f"ELSE DATE '{ref.isoformat()}' END"
+        )
+        self._run(
+            f"""CREATE TABLE c_period AS
+            WITH rec AS (SELECT person_id, min(s) AS s, greatest(max(e), max(s)) AS e
+                         FROM ({" UNION ALL ".join(spans)}) WHERE person_id IS NOT NULL
+                         GROUP BY person_id),
+                 d AS (SELECT person_id, min(death_date) AS death FROM c_death GROUP BY 1)
+            SELECT i.person_id, rec.s IS NOT NULL AS from_records,
+                coalesce(rec.s, mh_date(i.birth)) AS s,
+                greatest(coalesce(rec.e, d.death, {end}), coalesce(rec.s, mh_date(i.birth))) AS e
+            FROM c_pid AS i LEFT JOIN rec USING (person_id) LEFT JOIN d USING (person_id)"""
+        )
         self._fetch(
             "observation_period",
             f"""SELECT row_number() OVER (ORDER BY person_id) AS observation_period_id,
-                person_id, min(s) AS observation_period_start_date,
-                greatest(max(e), max(s)) AS observation_period_end_date,
+                person_id, s AS observation_period_start_date, e AS observation_period_end_date,
                 {ev.EHR} AS period_type_concept_id
-            FROM ({" UNION ALL ".join(spans)}) GROUP BY person_id ORDER BY person_id""",
+            FROM c_period ORDER BY person_id""",
         )
+        rows = self.con.execute(
+            "SELECT count(*) FILTER (from_records), count(*) FILTER (NOT from_records) FROM c_period"
+        ).fetchall()[0]
+        self.build.observation_periods = {
+            "from_records": int(rows[0]),
+            "birth_to_death_or_reference": int(rows[1]),
+        }
 
     def _cdm_source(self) -> None:
         today = dt.datetime.now(dt.UTC).date()

@@ -35,6 +35,16 @@ def risk_figures(
         "max_avg_risk": gate.max_avg_risk,
         "reasons": list(gate.reasons),
         "suggestion": gate.suggestion.description if gate.suggestion is not None else None,
+        "suggestion_reaches": (
+            {
+                "k": gate.suggestion.k,
+                "average_risk": round(gate.suggestion.average_risk, 6),
+                "generalise": dict(gate.suggestion.steps),
+                "drop": list(gate.suggestion.dropped),
+            }
+            if gate.suggestion is not None
+            else None
+        ),
     }
     return out
 
@@ -52,6 +62,7 @@ def build_report(
     risk: dict[str, Any],
     cdm: dict[str, Any] | None,
     seconds: float,
+    patients_90: int = 0,
 ) -> dict[str, Any]:
     """The JSON document written to ``--report``."""
     actions: Counter[str] = Counter()
@@ -81,6 +92,13 @@ def build_report(
             "flagged": sum(t.flagged for t in tables.values()),
             "reason_codes_blanked": sum(t.reason_codes_blanked for t in tables.values()),
             "by_category": dict(sorted(categories.items())),
+            "notes_withheld": int(notes["withheld"]) if notes else 0,
+            "notes_flagged": int(notes["flagged"]) if notes else 0,
+        },
+        "ages_90_or_over": {
+            "patients": patients_90,
+            "birth_years_pooled": sum(t.birth_years_pooled_90 for t in tables.values()),
+            "event_years_pooled": sum(t.dates_pooled_90 for t in tables.values()),
         },
         "not_copied": sorted(not_copied),
         "ground_truth_skipped": sorted(ground_truth_skipped),

@@ -143,6 +143,8 @@ def deidentify_extract(
                 target=staged / plan.notes.name,
                 key=key,
                 shift_dates=profile.notes_dates == "shift",
+                sensitive_encounters=tx.sensitive_encounters,
+                sensitive_mode=profile.sensitive_mode,
             ).as_dict()
             step(plan.notes.name)
         risk: dict[str, Any] = {}
@@ -156,7 +158,7 @@ def deidentify_extract(
         cdm_info = None
         cdm_tables = None
         if cdm is not None:
-            build = CdmBuilder(con, tx.outputs).run()
+            build = CdmBuilder(con, tx.outputs, reference_date=profile.reference_date).run()
             cdm_tables = build.tables
             cdm_info = {
                 "target": cdm if not cdm_write.is_url(cdm) else "postgresql",
@@ -177,6 +179,7 @@ def deidentify_extract(
             risk=risk,
             cdm=cdm_info,
             seconds=time.perf_counter() - started,
+            patients_90=tx.patients_90,
         )
         staged_report = _write_report(report_path, report)
         if cdm is not None and cdm_write.is_url(cdm) and cdm_tables is not None:

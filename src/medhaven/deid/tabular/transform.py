@@ -19,6 +19,7 @@ import duckdb
 import pyarrow as pa
 
 from medhaven.deid.keys import SiteKey
+from medhaven.deid.pseudonym import normalise_identifier
 from medhaven.deid.tabular import sql
 from medhaven.deid.tabular.keymaps import map_table_name, register_pseudonyms, register_shifts
 from medhaven.deid.tabular.model import ColumnRule, Profile, TableRule
@@ -29,6 +30,12 @@ from medhaven.errors import InvalidInput
 
 SENSITIVE_COLUMN = "SENSITIVE_CATEGORY"
 """The column added to a file when sensitive rows are flagged rather than withheld."""
+
+ENCOUNTER_NAMESPACE = "encounter"
+"""Columns pseudonymised in this namespace name an encounter (notes are linked by it)."""
+
+OLD_TABLE = "old90"
+"""DuckDB table of the raw patient ids whose records reveal an age of 90 or more."""
 
 
 @dataclass
@@ -47,6 +54,7 @@ class TableResult:
     by_category: dict[str, int] = field(default_factory=dict)
     values_blanked: dict[str, int] = field(default_factory=dict)
     birth_years_pooled_90: int = 0
+    dates_pooled_90: int = 0
     dates_blanked_no_patient: int = 0
 
     def as_dict(self) -> dict[str, Any]:
@@ -85,6 +93,9 @@ class Transformer:
         self.outputs: dict[str, str] = {}  # file name -> DuckDB output table
         self.columns: dict[str, list[str]] = {}  # file name -> columns as read
         self.shifts: dict[str, int] = {}
+        self.patients_90 = 0
+        self.sensitive_encounters: dict[str, str] = {}
+        """Normalised raw encounter id -> category, for encounters with a sensitive row or code."""
 
     def _run(self, query: str) -> None:
         """Run a statement and read its (empty) result, so the connection is free again."""
@@ -137,7 +148,52 @@ class Transformer:
         }
         self.shifts = register_shifts(self.con, sources=patients, key=self.key)
         counts["date_offsets"] = len(self.shifts)
+        self.patients_90 = self._register_old()
         return counts
+
+    def _register_old(self) -> int:
+        """Register ``old90(raw)``: patients whose years could show an age of 90 or more.
+
+        A patient is pooled when the year of the later of the reference date and
+        their latest date in any file is 90 or more years after their birth year
+        (so an event recorded at 90 counts, and so does an age of 89 that a
+        year-only date could not tell from 90).
+        Only birth dates under a ``birth_year`` rule are considered (the profiles
+        that pool ages); without one the table is empty.
+        """
+        ref = self.profile.reference_date
+        assert ref is not None
+        births: list[str] = []
+        latest: list[str] = []
+        for file, src in self.sources.items():
+            rule = self.profile.table(file)
+            assert rule is not None
+            present = set(self.columns[file])
+            if not rule.patient or rule.patient not in present:
+                continue
+            p = sql.ident(rule.patient)
+            for col, r in rule.columns.items():
+                if col not in present:
+                    continue
+                day = f"TRY_CAST(substr({sql.ident(col)}, 1, 10) AS DATE)"
+                if r.method == "birth_year":
+                    births.append(f"SELECT {p} AS raw, {day} AS d FROM {src}")
+                if r.action == "date_shift" or r.method in ("year", "birth_year"):
+                    latest.append(f"SELECT {p} AS raw, max({day}) AS d FROM {src} GROUP BY 1")
+        if not births:
+            self._run(f"CREATE TABLE {OLD_TABLE} (raw VARCHAR)")
+            return 0
+        self._run(
+            f"""CREATE TABLE {OLD_TABLE} AS
+            WITH b AS (SELECT raw, min(d) AS birth FROM ({" UNION ALL ".join(births)})
+                       WHERE raw IS NOT NULL AND d IS NOT NULL GROUP BY 1),
+                 l AS (SELECT raw, max(d) AS last FROM ({" UNION ALL ".join(latest)}) GROUP BY 1)
+            SELECT b.raw FROM b LEFT JOIN l USING (raw)
+            WHERE year(greatest(DATE '{ref.isoformat()}', coalesce(l.last, DATE '{ref.isoformat()}')))
+                - year(b.birth) >= 90"""
+        )
+        row = self.con.execute(f"SELECT count(*) FROM {OLD_TABLE}").fetchall()[0]
+        return int(row[0])
 
     # One table -------------------------------------------------------------------
 
@@ -216,6 +272,7 @@ class Transformer:
         if has_patient:
             assert rule.patient is not None
             joins.append(f"LEFT JOIN shift AS sh ON sh.raw = s.{sql.ident(rule.patient)}")
+            joins.append(f"LEFT JOIN {OLD_TABLE} AS o ON o.raw = s.{sql.ident(rule.patient)}")
         ref = self.profile.reference_date
         assert ref is not None
         exprs: list[str] = []
@@ -239,6 +296,11 @@ class Transformer:
             elif r.action == "generalize":
                 assert r.method is not None
                 e = sql.generalized(c, r.method, ref)
+                if has_patient and r.method in ("year", "birth_year"):
+                    # Every date element of a 90+ patient goes into the single 90+ category:
+                    # birth year (reference year - 90) and every event year (reference year).
+                    pooled = ref.year - 90 if r.method == "birth_year" else ref.year
+                    e = f"CASE WHEN o.raw IS NOT NULL AND {c} IS NOT NULL THEN '{pooled:04d}' ELSE {e} END"
             else:  # text
                 name = f"tx_{src}_{j}"
                 self._text_map(src, col, rule.patient if has_patient else None, name)
@@ -266,7 +328,36 @@ class Transformer:
             f"{' '.join(joins)} {where} ORDER BY s.{ROW}"
         )
         self._count(file, rule, src, out, counted, result, has_patient)
+        self._collect_sensitive_encounters(rule, src, present)
         return result
+
+    def _collect_sensitive_encounters(self, rule: TableRule, src: str, present: list[str]) -> None:
+        """Remember the encounters of rows with a sensitive code (their notes follow the rows)."""
+        if self.profile.sensitive_mode == "off":
+            return
+        codes = [c for c in rule.codes if c in present]
+        every = codes + [c for c in rule.reason_codes if c in present]
+        enc_cols = [
+            c
+            for c, r in rule.columns.items()
+            if c in present and r.action == "pseudonymize" and r.namespace == ENCOUNTER_NAMESPACE
+        ]
+        if not every or not enc_cols:
+            return
+        name = f"sc_{src}"
+        joins = " ".join(
+            f"LEFT JOIN {name} AS z{k} ON z{k}.code = s.{sql.ident(c)}" for k, c in enumerate(every)
+        )
+        cat = f"coalesce({', '.join(f'z{k}.category' for k in range(len(every)))})"
+        for col in enc_cols:
+            rows = self.con.execute(
+                f"SELECT DISTINCT s.{sql.ident(col)}, {cat} FROM {src} AS s {joins} "
+                f"WHERE {cat} IS NOT NULL AND s.{sql.ident(col)} IS NOT NULL ORDER BY 1, 2"
+            ).fetchall()
+            for enc, category in rows:
+                key = normalise_identifier(str(enc))
+                if key:
+                    self.sensitive_encounters.setdefault(key, str(category))
 
     def _count_blank(self, src: str, col: str, blank: tuple[str, tuple[str, ...]]) -> int:
         codes = ", ".join("'" + c.replace("'", "''") + "'" for c in blank[1])
@@ -350,14 +441,25 @@ class Transformer:
                     src, codes, reasons
                 )
         for col, r in counted:
-            if r.method == "birth_year":
+            if r.method not in ("birth_year", "year"):
+                continue
+            c = sql.ident(col)
+            if has_patient and rule.patient:
+                p = sql.ident(rule.patient)
+                cond = f"{p} IN (SELECT raw FROM {OLD_TABLE})"
+            elif r.method == "birth_year":
                 ref = self.profile.reference_date
                 assert ref is not None
-                c = sql.ident(col)
-                n = self.con.execute(
-                    f"SELECT count(*) FROM {src} WHERE {c} IS NOT NULL AND {sql.pooled_90(c, ref)}"
-                ).fetchall()[0]
+                cond = sql.pooled_90(c, ref)
+            else:
+                continue
+            n = self.con.execute(
+                f"SELECT count(*) FROM {src} WHERE {c} IS NOT NULL AND {cond}"
+            ).fetchall()[0]
+            if r.method == "birth_year":
                 result.birth_years_pooled_90 += int(n[0]) if n else 0
+            else:
+                result.dates_pooled_90 += int(n[0]) if n else 0
         shifted = [c for c, r in counted if r.action == "date_shift"]
         if shifted:
             cond = " OR ".join(f"{sql.ident(c)} IS NOT NULL" for c in shifted)
