@@ -142,7 +142,8 @@ class World:
 
 @pytest.fixture
 def world(db: Database) -> World:
-    """Hospital A (custodian), University U (researcher, instructor, student), Board (reviewers)."""
+    """Hospital A (custodian), University U (researcher, instructor, student), the central
+    Review Board (reviewers), Ministry M (program officer, admin)."""
     w = World(db)
     with db.unit() as s:
         for name, kind in [
@@ -151,7 +152,9 @@ def world(db: Database) -> World:
             ("Review Board", OrgKind.RESEARCH_INSTITUTE),
             ("Ministry M", OrgKind.MINISTRY),
         ]:
-            w.orgs[name] = identity.create_org(s, name=name, kind=kind, actor=SYSTEM_ACTOR).id
+            w.orgs[name] = identity.create_org(
+                s, name=name, kind=kind, actor=SYSTEM_ACTOR, review_board=name == "Review Board"
+            ).id
         w._add_user(s, "custodian", org="Hospital A", role=Role.CUSTODIAN)
         w._add_user(s, "researcher", org="University U", role=Role.RESEARCHER)
         w._add_user(s, "instructor", org="University U", role=Role.INSTRUCTOR)

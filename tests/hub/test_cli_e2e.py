@@ -159,6 +159,7 @@ def test_request_review_grant_expiry_through_the_cli(
                 kind,
                 "--password-file",
                 str(password_file),
+                *(["--review-board"] if org == "Board" else []),
             ],
         )
         assert r2.exit_code == 0, r2.output

@@ -93,6 +93,11 @@ def create_user(
     role: Role = typer.Option(..., "--role", help="Role within the organisation."),
     org: str = typer.Option(..., "--org", help="Organisation name; created if it does not exist."),
     org_kind: OrgKind | None = typer.Option(None, "--org-kind", help="Kind of a new organisation."),
+    review_board: bool = typer.Option(
+        False,
+        "--review-board",
+        help="Make the organisation a central review board (ministry or research institute).",
+    ),
     name: str = typer.Option("", "--name", help="Display name."),
     password_file: Path | None = typer.Option(
         None,
@@ -128,6 +133,10 @@ def create_user(
             organisation = existing or identity.create_org(
                 s, name=org, kind=org_kind or OrgKind.HOSPITAL, actor=SYSTEM_ACTOR
             )
+            if review_board:
+                identity.set_review_board(
+                    s, org_id=organisation.id, review_board=True, actor=SYSTEM_ACTOR
+                )
             user = identity.create_user(
                 s,
                 email=email,
@@ -142,6 +151,7 @@ def create_user(
                 "email": user.email,
                 "org_id": organisation.id,
                 "org_kind": organisation.kind,
+                "review_board": organisation.review_board,
                 "role": role.value,
             }
     finally:

@@ -13,7 +13,7 @@ from medhaven.hub.models import OrgKind, Role
 app = typer.Typer(
     help="Hub administration: organisations, users, roles, tokens.", no_args_is_help=True
 )
-ORG_COLUMNS = ("id", "name", "kind")
+ORG_COLUMNS = ("id", "name", "kind", "review_board")
 USER_COLUMNS = ("id", "email", "name", "active", "roles")
 TOKEN_COLUMNS = ("id", "name", "scopes", "expires_at", "revoked_at", "last_used_at")
 
@@ -36,12 +36,29 @@ def orgs(
 def create_org(
     name: str = typer.Option(..., "--name"),
     kind: OrgKind = typer.Option(..., "--kind"),
+    review_board: bool = typer.Option(
+        False, "--review-board", help="A central review board (ministry or research institute)."
+    ),
     hub: str | None = HubOption,
     as_json: bool = JsonOption,
 ) -> None:
     """Create an organisation."""
     with client(hub) as c:
-        show(c.create_org(name=name, kind=kind.value), as_json=as_json)
+        show(c.create_org(name=name, kind=kind.value, review_board=review_board), as_json=as_json)
+
+
+@app.command("review-board")
+def review_board(
+    org_id: int,
+    on: bool = typer.Option(
+        ..., "--on/--off", help="Make the organisation a central review board, or stop it."
+    ),
+    hub: str | None = HubOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Its reviewers may decide on any hospital's datasets (central board), or only their own."""
+    with client(hub) as c:
+        show(c.set_review_board(org_id, review_board=on), as_json=as_json)
 
 
 @app.command("users")

@@ -24,6 +24,9 @@ def search(
     teaching: bool | None = typer.Option(
         None, "--teaching/--no-teaching", help="Only teaching (or non-teaching) datasets."
     ),
+    include_retired: bool = typer.Option(
+        False, "--include-retired", help="Also list retired datasets."
+    ),
     limit: int = typer.Option(50, "--limit", min=1, max=200),
     offset: int = typer.Option(0, "--offset", min=0),
     hub: str | None = HubOption,
@@ -32,7 +35,13 @@ def search(
     """Search the catalogue by text and filters."""
     with client(hub) as c:
         page = c.datasets(
-            q=q, org_id=org_id, domain=domain, teaching=teaching, limit=limit, offset=offset
+            q=q,
+            org_id=org_id,
+            domain=domain,
+            teaching=teaching,
+            include_retired=include_retired,
+            limit=limit,
+            offset=offset,
         )
     show(page, as_json=as_json, fields=COLUMNS)
 
@@ -57,6 +66,43 @@ def publish(
         raise InvalidInput(f"{file}: not a readable JSON file") from exc
     with client(hub) as c:
         show(c.publish_dataset(body), as_json=as_json)
+
+
+@app.command("update")
+def update(
+    dataset_id: int,
+    description: str | None = typer.Option(None, "--description", help="New description."),
+    terms: str | None = typer.Option(None, "--terms", help="New terms of use."),
+    teaching: bool | None = typer.Option(
+        None, "--teaching/--no-teaching", help="Mark (or unmark) it as a teaching dataset."
+    ),
+    hub: str | None = HubOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Change a dataset's description, terms of use or teaching flag (its custodians)."""
+    changes: dict[str, object] = {}
+    if description is not None:
+        changes["description"] = description
+    if terms is not None:
+        changes["terms_of_use"] = terms
+    if teaching is not None:
+        changes["teaching"] = teaching
+    if not changes:
+        raise InvalidInput("give at least one of --description, --terms, --teaching/--no-teaching")
+    with client(hub) as c:
+        show(c.update_dataset(dataset_id, changes), as_json=as_json)
+
+
+@app.command("retire")
+def retire(
+    dataset_id: int,
+    reason: str = typer.Option(..., "--reason", help="Why it is retired (kept in the audit log)."),
+    hub: str | None = HubOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Retire a dataset: it can no longer be requested; existing grants keep their expiry."""
+    with client(hub) as c:
+        show(c.retire_dataset(dataset_id, reason=reason), as_json=as_json)
 
 
 __all__ = ["app"]

@@ -7,6 +7,7 @@ import datetime as dt
 import typer
 
 from medhaven.cli.hub_common import HubOption, JsonOption, client, show
+from medhaven.errors import InvalidInput
 from medhaven.hub.models import ProjectType
 
 app = typer.Typer(help="Projects on the hub.", no_args_is_help=True)
@@ -59,6 +60,42 @@ def create(
     }
     with client(hub) as c:
         show(c.create_project(body), as_json=as_json)
+
+
+@app.command("update")
+def update(
+    project_id: int,
+    title: str | None = typer.Option(None, "--title"),
+    purpose: str | None = typer.Option(None, "--purpose"),
+    domains: str | None = typer.Option(None, "--domains", help="CDM domains, comma-separated."),
+    start: dt.datetime | None = typer.Option(
+        None, "--start", formats=["%Y-%m-%d"], help="Start date YYYY-MM-DD."
+    ),
+    end: dt.datetime | None = typer.Option(
+        None, "--end", formats=["%Y-%m-%d"], help="End date YYYY-MM-DD."
+    ),
+    ethics_ref: str | None = typer.Option(None, "--ethics-ref"),
+    hub: str | None = HubOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Change your project (lead only) while no dataset has been approved for it."""
+    changes: dict[str, object] = {}
+    if title is not None:
+        changes["title"] = title
+    if purpose is not None:
+        changes["purpose"] = purpose
+    if domains is not None:
+        changes["domains"] = [d.strip() for d in domains.split(",") if d.strip()]
+    if start is not None:
+        changes["start_date"] = start.date().isoformat()
+    if end is not None:
+        changes["end_date"] = end.date().isoformat()
+    if ethics_ref is not None:
+        changes["ethics_ref"] = ethics_ref
+    if not changes:
+        raise InvalidInput("give at least one field to change (see --help)")
+    with client(hub) as c:
+        show(c.update_project(project_id, changes), as_json=as_json)
 
 
 @app.command("show")

@@ -34,6 +34,26 @@ def _expiry(expires: str | None, days: int | None) -> dt.datetime:
     return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
+def _dataset_ids(value: str | None) -> list[int] | None:
+    if value is None:
+        return None
+    try:
+        ids = [int(v) for v in value.split(",") if v.strip()]
+    except ValueError as exc:
+        raise InvalidInput("--datasets: comma-separated dataset ids, e.g. 3,4") from exc
+    if not ids:
+        raise InvalidInput("--datasets: give at least one dataset id")
+    return ids
+
+
+DatasetsOption = typer.Option(
+    None,
+    "--datasets",
+    help="Only these datasets of the request (comma-separated ids); default: every open one "
+    "you are on the review board for.",
+)
+
+
 @app.command("queue")
 def queue(
     limit: int = typer.Option(50, "--limit", min=1, max=200),
@@ -60,25 +80,32 @@ def approve(
     days: int | None = typer.Option(
         None, "--days", min=1, help="Access ends this many days from now."
     ),
+    datasets: str | None = DatasetsOption,
     hub: str | None = HubOption,
     as_json: bool = JsonOption,
 ) -> None:
-    """Approve a request with conditions and an expiry."""
+    """Approve datasets of a request with conditions and an expiry."""
     when = _expiry(expires, days)
+    ids = _dataset_ids(datasets)
     with client(hub) as c:
-        show(c.approve(request_id, expires_at=when, conditions=conditions), as_json=as_json)
+        show(
+            c.approve(request_id, expires_at=when, conditions=conditions, dataset_ids=ids),
+            as_json=as_json,
+        )
 
 
 @app.command("reject")
 def reject(
     request_id: int,
     reasons: str = typer.Option(..., "--reasons", help="Why the request is rejected."),
+    datasets: str | None = DatasetsOption,
     hub: str | None = HubOption,
     as_json: bool = JsonOption,
 ) -> None:
-    """Reject a request with reasons."""
+    """Reject datasets of a request with reasons (the others stay open)."""
+    ids = _dataset_ids(datasets)
     with client(hub) as c:
-        show(c.reject(request_id, reasons=reasons), as_json=as_json)
+        show(c.reject(request_id, reasons=reasons, dataset_ids=ids), as_json=as_json)
 
 
 @grants_app.command("list")

@@ -148,9 +148,18 @@ class HubClient:
         )
         return out
 
-    def create_org(self, *, name: str, kind: str) -> JSON:
-        """A new organisation (admins)."""
-        out: JSON = self._call("POST", "/orgs", json={"name": name, "kind": kind})
+    def create_org(self, *, name: str, kind: str, review_board: bool = False) -> JSON:
+        """A new organisation (admins); ``review_board``: a central review board."""
+        out: JSON = self._call(
+            "POST", "/orgs", json={"name": name, "kind": kind, "review_board": review_board}
+        )
+        return out
+
+    def set_review_board(self, org_id: int, *, review_board: bool) -> JSON:
+        """Make an organisation a central review board, or stop it being one (admins)."""
+        out: JSON = self._call(
+            "POST", f"/orgs/{org_id}/review-board", json={"review_board": review_board}
+        )
         return out
 
     def users(self, *, limit: int = 50, offset: int = 0) -> JSON:
@@ -191,15 +200,17 @@ class HubClient:
         org_id: int | None = None,
         domain: str | None = None,
         teaching: bool | None = None,
+        include_retired: bool = False,
         limit: int = 50,
         offset: int = 0,
     ) -> JSON:
-        """Search the catalogue."""
+        """Search the catalogue (retired datasets only with ``include_retired``)."""
         params = {
             "q": q,
             "org_id": org_id,
             "domain": domain,
             "teaching": teaching,
+            "include_retired": include_retired or None,
             "limit": limit,
             "offset": offset,
         }
@@ -216,6 +227,16 @@ class HubClient:
         out: JSON = self._call("POST", "/datasets", json=body)
         return out
 
+    def update_dataset(self, dataset_id: int, changes: JSON) -> JSON:
+        """Change a dataset's description, terms of use or teaching flag (its custodians)."""
+        out: JSON = self._call("PATCH", f"/datasets/{dataset_id}", json=changes)
+        return out
+
+    def retire_dataset(self, dataset_id: int, *, reason: str) -> JSON:
+        """Retire a dataset: no new requests; existing grants keep their expiry (custodians)."""
+        out: JSON = self._call("POST", f"/datasets/{dataset_id}/retire", json={"reason": reason})
+        return out
+
     # projects
     def projects(self, *, limit: int = 50, offset: int = 0) -> JSON:
         """Projects you may see."""
@@ -230,6 +251,11 @@ class HubClient:
     def create_project(self, body: JSON) -> JSON:
         """A new project that you lead."""
         out: JSON = self._call("POST", "/projects", json=body)
+        return out
+
+    def update_project(self, project_id: int, changes: JSON) -> JSON:
+        """Change your project (lead only) while no dataset has been approved for it."""
+        out: JSON = self._call("PATCH", f"/projects/{project_id}", json=changes)
         return out
 
     def add_member(self, project_id: int, user_id: int) -> JSON:
@@ -273,23 +299,33 @@ class HubClient:
         out: JSON = self._call("POST", f"/requests/{request_id}/withdraw")
         return out
 
-    def approve(self, request_id: int, *, expires_at: dt.datetime, conditions: str = "") -> JSON:
-        """Approve a request with conditions and an expiry."""
-        body = {
+    def approve(
+        self,
+        request_id: int,
+        *,
+        expires_at: dt.datetime,
+        conditions: str = "",
+        dataset_ids: list[int] | None = None,
+    ) -> JSON:
+        """Approve datasets of a request (default: all you review) with conditions and expiry."""
+        body: JSON = {
             "decision": "approve",
             "conditions": conditions,
             "expires_at": expires_at.isoformat(),
         }
+        if dataset_ids is not None:
+            body["dataset_ids"] = dataset_ids
         out: JSON = self._call("POST", f"/requests/{request_id}/reviews", json=body)
         return out
 
-    def reject(self, request_id: int, *, reasons: str) -> JSON:
-        """Reject a request with reasons."""
-        out: JSON = self._call(
-            "POST",
-            f"/requests/{request_id}/reviews",
-            json={"decision": "reject", "reasons": reasons},
-        )
+    def reject(
+        self, request_id: int, *, reasons: str, dataset_ids: list[int] | None = None
+    ) -> JSON:
+        """Reject datasets of a request (default: all you review) with reasons."""
+        body: JSON = {"decision": "reject", "reasons": reasons}
+        if dataset_ids is not None:
+            body["dataset_ids"] = dataset_ids
+        out: JSON = self._call("POST", f"/requests/{request_id}/reviews", json=body)
         return out
 
     # grants

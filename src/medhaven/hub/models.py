@@ -21,6 +21,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -97,6 +98,15 @@ class RequestStatus(enum.StrEnum):
     WITHDRAWN = "withdrawn"
 
 
+class DatasetStatus(enum.StrEnum):
+    """Where one dataset of an access request stands (each is decided on its own)."""
+
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    WITHDRAWN = "withdrawn"
+
+
 class Decision(enum.StrEnum):
     """One reviewer's decision."""
 
@@ -111,6 +121,8 @@ class Org(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
     kind: Mapped[str] = mapped_column(String(32))
+    # a central review board: its reviewers may decide on any hospital's datasets
+    review_board: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[dt.datetime]
 
 
@@ -192,6 +204,8 @@ class Dataset(Base):
     required_approvals: Mapped[int] = mapped_column(Integer, default=1)
     published_by: Mapped[int] = mapped_column(ForeignKey("hub_user.id"))
     created_at: Mapped[dt.datetime]
+    updated_at: Mapped[dt.datetime | None]
+    retired_at: Mapped[dt.datetime | None]  # retired: no new requests; grants keep their expiry
 
 
 class Project(Base):
@@ -209,6 +223,7 @@ class Project(Base):
     start_date: Mapped[dt.date]
     end_date: Mapped[dt.date]
     created_at: Mapped[dt.datetime]
+    updated_at: Mapped[dt.datetime | None]
     members: Mapped[list[ProjectMember]] = relationship(
         lazy="selectin", cascade="all, delete-orphan"
     )
@@ -245,20 +260,25 @@ class AccessRequest(Base):
 
 
 class AccessRequestDataset(Base):
-    """One dataset named in an access request."""
+    """One dataset named in an access request, decided on its own."""
 
     __tablename__ = "hub_access_request_dataset"
     __table_args__ = (UniqueConstraint("request_id", "dataset_id"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     request_id: Mapped[int] = mapped_column(ForeignKey("hub_access_request.id"), index=True)
     dataset_id: Mapped[int] = mapped_column(ForeignKey("hub_dataset.id"), index=True)
+    status: Mapped[str] = mapped_column(
+        String(16), default=DatasetStatus.PENDING.value, server_default=DatasetStatus.PENDING.value
+    )
+    required_approvals: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    decided_at: Mapped[dt.datetime | None]
 
 
 class Review(Base):
-    """One reviewer's decision: approve (conditions, expiry) or reject (reasons)."""
+    """One reviewer's decision on some datasets of a request: approve (conditions, expiry) or
+    reject (reasons). :class:`ReviewDataset` rows say which datasets it covers."""
 
     __tablename__ = "hub_review"
-    __table_args__ = (UniqueConstraint("request_id", "reviewer_id"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     request_id: Mapped[int] = mapped_column(ForeignKey("hub_access_request.id"), index=True)
     reviewer_id: Mapped[int] = mapped_column(ForeignKey("hub_user.id"))
@@ -267,6 +287,22 @@ class Review(Base):
     reasons: Mapped[str] = mapped_column(Text, default="")
     expires_at: Mapped[dt.datetime | None]
     decided_at: Mapped[dt.datetime]
+    datasets: Mapped[list[ReviewDataset]] = relationship(
+        lazy="selectin", cascade="all, delete-orphan", order_by="ReviewDataset.dataset_id"
+    )
+
+
+class ReviewDataset(Base):
+    """One dataset a review decided on; a reviewer decides on a dataset of a request once."""
+
+    __tablename__ = "hub_review_dataset"
+    __table_args__ = (UniqueConstraint("request_id", "dataset_id", "reviewer_id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    review_id: Mapped[int] = mapped_column(ForeignKey("hub_review.id"), index=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("hub_access_request.id"), index=True)
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("hub_dataset.id"))
+    reviewer_id: Mapped[int] = mapped_column(ForeignKey("hub_user.id"))
+    decision: Mapped[str] = mapped_column(String(16))
 
 
 class Grant(Base):
@@ -318,6 +354,7 @@ __all__ = [
     "Base",
     "BrowserSession",
     "Dataset",
+    "DatasetStatus",
     "Decision",
     "Grant",
     "Org",
@@ -327,6 +364,7 @@ __all__ = [
     "ProjectType",
     "RequestStatus",
     "Review",
+    "ReviewDataset",
     "Role",
     "RoleAssignment",
     "User",

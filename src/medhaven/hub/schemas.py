@@ -137,6 +137,15 @@ class OrgCreate(BaseModel):
 
     name: Name
     kind: OrgKind
+    review_board: bool = Field(
+        default=False, description="A central review board (ministry or research institute)."
+    )
+
+
+class ReviewBoardIn(BaseModel):
+    """Whether an organisation is a central review board."""
+
+    review_board: bool
 
 
 class OrgPublic(Public):
@@ -145,6 +154,7 @@ class OrgPublic(Public):
     id: int
     name: str
     kind: str
+    review_board: bool
 
 
 class RolePublic(Public):
@@ -226,6 +236,22 @@ class DatasetPublic(Public):
     teaching: bool
     required_approvals: int
     created_at: dt.datetime
+    updated_at: dt.datetime | None
+    retired_at: dt.datetime | None
+
+
+class DatasetUpdate(BaseModel):
+    """What a custodian may change on a published dataset; fields left out stay as they are."""
+
+    description: Text | None = None
+    terms_of_use: Text | None = None
+    teaching: bool | None = None
+
+
+class RetireIn(BaseModel):
+    """Why a dataset is retired."""
+
+    reason: Text = Field(min_length=1)
 
 
 class ProjectCreate(BaseModel):
@@ -239,6 +265,17 @@ class ProjectCreate(BaseModel):
     domains: list[Domain] = Field(min_length=1)
     start_date: dt.date
     end_date: dt.date
+
+
+class ProjectUpdate(BaseModel):
+    """What a project lead may change before any access is approved; left-out fields stay."""
+
+    title: Name | None = None
+    purpose: Text | None = Field(default=None, min_length=1)
+    ethics_ref: Annotated[str, StringConstraints(max_length=200)] | None = None
+    domains: list[Domain] | None = Field(default=None, min_length=1)
+    start_date: dt.date | None = None
+    end_date: dt.date | None = None
 
 
 class MemberAdd(BaseModel):
@@ -262,6 +299,7 @@ class ProjectPublic(Public):
     end_date: dt.date
     member_ids: list[int]
     created_at: dt.datetime
+    updated_at: dt.datetime | None
 
 
 class RequestCreate(BaseModel):
@@ -279,6 +317,12 @@ class ReviewCreate(BaseModel):
     conditions: Text = ""
     reasons: Text = ""
     expires_at: dt.datetime | None = None
+    dataset_ids: list[ObjectId] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=50,
+        description="Datasets decided on; default: every open one you are on the board for.",
+    )
 
 
 class ReviewPublic(Public):
@@ -287,10 +331,21 @@ class ReviewPublic(Public):
     id: int
     reviewer_id: int
     decision: str
+    dataset_ids: list[int]
     conditions: str
     reasons: str
     expires_at: dt.datetime | None
     decided_at: dt.datetime
+
+
+class RequestDatasetPublic(BaseModel):
+    """Where one dataset of a request stands."""
+
+    dataset_id: int
+    status: str
+    required_approvals: int
+    approvals: int
+    decided_at: dt.datetime | None
 
 
 class RequestPublic(Public):
@@ -304,6 +359,7 @@ class RequestPublic(Public):
     status: str
     required_approvals: int
     dataset_ids: list[int]
+    datasets: list[RequestDatasetPublic]
     reviews: list[ReviewPublic]
     created_at: dt.datetime
     decided_at: dt.datetime | None
@@ -361,6 +417,7 @@ __all__ = [
     "AuditVerifyPublic",
     "DatasetCreate",
     "DatasetPublic",
+    "DatasetUpdate",
     "ErrorResponse",
     "GrantPublic",
     "LoginIn",
@@ -371,8 +428,12 @@ __all__ = [
     "Page",
     "ProjectCreate",
     "ProjectPublic",
+    "ProjectUpdate",
     "RequestCreate",
+    "RequestDatasetPublic",
     "RequestPublic",
+    "RetireIn",
+    "ReviewBoardIn",
     "ReviewCreate",
     "ReviewPublic",
     "RevokeIn",

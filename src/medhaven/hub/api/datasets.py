@@ -10,7 +10,14 @@ from medhaven.hub import audit
 from medhaven.hub.api.convert import dataset_public
 from medhaven.hub.api.deps import CurrentUser, PageDep, PathId, QueryId, StateDep
 from medhaven.hub.permissions import V1
-from medhaven.hub.schemas import DatasetCreate, DatasetPublic, Domain, Page
+from medhaven.hub.schemas import (
+    DatasetCreate,
+    DatasetPublic,
+    DatasetUpdate,
+    Domain,
+    Page,
+    RetireIn,
+)
 from medhaven.hub.services import catalogue
 from medhaven.hub.services.common import paginate
 
@@ -29,10 +36,18 @@ def search(
     domain: Domain | None = None,
     teaching: bool | None = None,
     cdm_version: Annotated[str | None, Query(max_length=16)] = None,
+    include_retired: Annotated[
+        bool, Query(description="Also list retired datasets (no longer requestable).")
+    ] = False,
 ) -> Page[DatasetPublic]:
     """Search the catalogue by text and filters."""
     stmt = catalogue.search_query(
-        q=q, org_id=org_id, domain=domain, teaching=teaching, cdm_version=cdm_version
+        q=q,
+        org_id=org_id,
+        domain=domain,
+        teaching=teaching,
+        cdm_version=cdm_version,
+        include_retired=include_retired,
     )
     with state.db.unit() as session:
         rows, total = paginate(session, stmt, limit=page.limit, offset=page.offset)
@@ -66,6 +81,22 @@ def view(dataset_id: PathId, state: StateDep, me: CurrentUser) -> DatasetPublic:
     """One catalogue entry."""
     with state.db.unit() as session:
         return dataset_public(catalogue.view(session, me, dataset_id))
+
+
+@router.patch("/{dataset_id}", response_model=DatasetPublic)
+def update(
+    dataset_id: PathId, body: DatasetUpdate, state: StateDep, me: CurrentUser
+) -> DatasetPublic:
+    """Change the description, terms of use or teaching flag (custodians of its hospital)."""
+    with state.db.unit() as session:
+        return dataset_public(catalogue.update(session, me, dataset_id, body))
+
+
+@router.post("/{dataset_id}/retire", response_model=DatasetPublic)
+def retire(dataset_id: PathId, body: RetireIn, state: StateDep, me: CurrentUser) -> DatasetPublic:
+    """Retire a dataset: it can no longer be requested; existing grants keep their expiry."""
+    with state.db.unit() as session:
+        return dataset_public(catalogue.retire(session, me, dataset_id, body.reason))
 
 
 __all__ = ["router"]

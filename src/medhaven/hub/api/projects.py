@@ -7,7 +7,7 @@ from fastapi import APIRouter
 from medhaven.hub.api.convert import project_public
 from medhaven.hub.api.deps import CurrentUser, PageDep, PathId, StateDep
 from medhaven.hub.permissions import V1
-from medhaven.hub.schemas import MemberAdd, Page, ProjectCreate, ProjectPublic
+from medhaven.hub.schemas import MemberAdd, Page, ProjectCreate, ProjectPublic, ProjectUpdate
 from medhaven.hub.services import projects
 from medhaven.hub.services.common import paginate
 
@@ -41,6 +41,15 @@ def view(project_id: PathId, state: StateDep, me: CurrentUser) -> ProjectPublic:
     """One project."""
     with state.db.unit(readonly=True) as session:
         return project_public(projects.get_visible(session, me, project_id))
+
+
+@router.patch("/{project_id}", response_model=ProjectPublic)
+def update(
+    project_id: PathId, body: ProjectUpdate, state: StateDep, me: CurrentUser
+) -> ProjectPublic:
+    """Change your project (lead only) while no dataset has been approved for it."""
+    with state.db.unit() as session:
+        return project_public(projects.update(session, me, project_id, body))
 
 
 @router.post("/{project_id}/members", response_model=ProjectPublic)

@@ -13,6 +13,7 @@ from medhaven.hub.schemas import (
     OrgCreate,
     OrgPublic,
     Page,
+    ReviewBoardIn,
     RoleGrant,
     UserCreate,
     UserPublic,
@@ -53,7 +54,26 @@ def create_org(body: OrgCreate, state: StateDep, me: CurrentUser) -> OrgPublic:
     """A new organisation."""
     with state.db.unit() as session:
         return OrgPublic.model_validate(
-            identity.create_org(session, name=body.name, kind=body.kind, actor=me.actor)
+            identity.create_org(
+                session,
+                name=body.name,
+                kind=body.kind,
+                actor=me.actor,
+                review_board=body.review_board,
+            )
+        )
+
+
+@router.post("/orgs/{org_id}/review-board", response_model=OrgPublic)
+def set_review_board(
+    org_id: PathId, body: ReviewBoardIn, state: StateDep, me: CurrentUser
+) -> OrgPublic:
+    """Make an organisation a central review board, or stop it being one."""
+    with state.db.unit() as session:
+        return OrgPublic.model_validate(
+            identity.set_review_board(
+                session, org_id=org_id, review_board=body.review_board, actor=me.actor
+            )
         )
 
 

@@ -1,4 +1,4 @@
-"""The dataset catalogue: custodians publish, everybody searches.
+"""The dataset catalogue: custodians publish, edit and retire; everybody searches.
 
 Counts arrive as true counts from the custodian and are released through the
 node's disclosure rule (:func:`medhaven.analytics.release_count`: suppressed
@@ -14,10 +14,10 @@ from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import Session
 
 from medhaven.analytics import DisclosurePolicy, release_count
-from medhaven.errors import Forbidden, InvalidInput
+from medhaven.errors import Conflict, Forbidden, InvalidInput, NotFound
 from medhaven.hub import audit
 from medhaven.hub.models import Dataset, Role
-from medhaven.hub.schemas import DatasetCreate
+from medhaven.hub.schemas import DatasetCreate, DatasetUpdate
 from medhaven.hub.services.common import Principal, get_or_404, now_utc
 
 ROUNDING_BASE = 10
@@ -86,9 +86,70 @@ def publish(
     return ds
 
 
+def _locked(session: Session, dataset_id: int) -> Dataset:
+    stmt = (
+        select(Dataset)
+        .where(Dataset.id == dataset_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    ds = session.execute(stmt).scalar_one_or_none()
+    if ds is None:
+        raise NotFound(f"dataset {dataset_id} not found")
+    return ds
+
+
+def _editable(session: Session, principal: Principal, dataset_id: int) -> Dataset:
+    ds = _locked(session, dataset_id)
+    if not principal.roles.has(Role.CUSTODIAN, ds.org_id):
+        raise Forbidden("you are not a custodian of the organisation that published it")
+    if ds.retired_at is not None:
+        raise Conflict(f"dataset {dataset_id} is retired")
+    return ds
+
+
+def update(session: Session, principal: Principal, dataset_id: int, data: DatasetUpdate) -> Dataset:
+    """Change a dataset's description, terms of use or teaching flag (its custodians)."""
+    changes = data.model_dump(exclude_unset=True)
+    nulls = sorted(k for k, v in changes.items() if v is None)
+    if nulls:
+        raise InvalidInput(f"{nulls[0]}: may not be null")
+    if not changes:
+        raise InvalidInput("give at least one of description, terms_of_use, teaching")
+    ds = _editable(session, principal, dataset_id)
+    for key, value in changes.items():
+        setattr(ds, key, value)
+    ds.updated_at = now_utc()
+    audit.record(
+        session,
+        actor=principal.actor,
+        action="dataset.update",
+        object_type="dataset",
+        object_id=ds.id,
+        details={"fields": sorted(changes)},
+    )
+    return ds
+
+
+def retire(session: Session, principal: Principal, dataset_id: int, reason: str) -> Dataset:
+    """Retire a dataset: no new requests, no new approvals; existing grants keep their expiry."""
+    ds = _editable(session, principal, dataset_id)
+    ds.retired_at = now_utc()
+    audit.record(
+        session,
+        actor=principal.actor,
+        action="dataset.retire",
+        object_type="dataset",
+        object_id=ds.id,
+        details={"reason": reason},
+    )
+    return ds
+
+
 def search_query(
     *,
     q: str | None = None,
+    include_retired: bool = False,
     org_id: int | None = None,
     domain: str | None = None,
     teaching: bool | None = None,
@@ -106,6 +167,8 @@ def search_query(
                 Dataset.description.ilike(pattern, escape="\\"),
             )
         )
+    if not include_retired:
+        stmt = stmt.where(Dataset.retired_at.is_(None))
     if org_id is not None:
         stmt = stmt.where(Dataset.org_id == org_id)
     if domain:
@@ -135,6 +198,8 @@ __all__ = [
     "catalogue_policy",
     "publish",
     "release_characterization",
+    "retire",
     "search_query",
+    "update",
     "view",
 ]

@@ -47,11 +47,25 @@ def get_or_create_org(session: Session, *, name: str, kind: OrgKind, actor: str)
     return create_org(session, name=name, kind=kind, actor=actor)
 
 
-def create_org(session: Session, *, name: str, kind: OrgKind, actor: str) -> Org:
-    """A new organisation."""
+BOARD_KINDS = frozenset({OrgKind.MINISTRY, OrgKind.RESEARCH_INSTITUTE})
+
+
+def _check_board_kind(kind: str) -> None:
+    if kind not in BOARD_KINDS:
+        raise InvalidInput(
+            "review_board: only a ministry or a research institute can be a central review board"
+        )
+
+
+def create_org(
+    session: Session, *, name: str, kind: OrgKind, actor: str, review_board: bool = False
+) -> Org:
+    """A new organisation (``review_board``: a central review board)."""
+    if review_board:
+        _check_board_kind(kind.value)
     if session.execute(select(Org.id).where(Org.name == name)).first() is not None:
         raise Conflict("an organisation with that name exists")
-    org = Org(name=name, kind=kind.value, created_at=now_utc())
+    org = Org(name=name, kind=kind.value, review_board=review_board, created_at=now_utc())
     session.add(org)
     session.flush()
     audit.record(
@@ -60,8 +74,26 @@ def create_org(session: Session, *, name: str, kind: OrgKind, actor: str) -> Org
         action="org.create",
         object_type="org",
         object_id=org.id,
-        details={"kind": kind.value},
+        details={"kind": kind.value, "review_board": review_board},
     )
+    return org
+
+
+def set_review_board(session: Session, *, org_id: int, review_board: bool, actor: str) -> Org:
+    """Mark an organisation as a central review board, or not (its reviewers decide everywhere)."""
+    org = get_or_404(session, Org, org_id, "organisation")
+    if review_board:
+        _check_board_kind(org.kind)
+    if org.review_board != review_board:
+        org.review_board = review_board
+        audit.record(
+            session,
+            actor=actor,
+            action="org.review_board",
+            object_type="org",
+            object_id=org.id,
+            details={"review_board": review_board},
+        )
     return org
 
 
@@ -358,6 +390,7 @@ __all__ = [
     "revoke_token",
     "roles_of",
     "set_active",
+    "set_review_board",
     "tokens_query",
     "touch_token",
 ]

@@ -9,8 +9,16 @@ from sqlalchemy.orm import Session
 
 from medhaven.errors import Conflict, Forbidden, InvalidInput, NotFound
 from medhaven.hub import audit
-from medhaven.hub.models import Project, ProjectMember, Role, User
-from medhaven.hub.schemas import ProjectCreate
+from medhaven.hub.models import (
+    AccessRequest,
+    AccessRequestDataset,
+    DatasetStatus,
+    Project,
+    ProjectMember,
+    Role,
+    User,
+)
+from medhaven.hub.schemas import ProjectCreate, ProjectUpdate
 from medhaven.hub.services import visibility
 from medhaven.hub.services.common import Principal, get_or_404, now_utc
 from medhaven.hub.services.visibility import sees_all
@@ -80,6 +88,55 @@ def list_query(principal: Principal) -> Select[Any]:
     return visibility.where(stmt, visibility.project_clause(principal))
 
 
+def update(session: Session, principal: Principal, project_id: int, data: ProjectUpdate) -> Project:
+    """Change a project (its lead only) while no dataset has been approved for it."""
+    changes = data.model_dump(exclude_unset=True)
+    nulls = sorted(k for k, v in changes.items() if v is None and k != "ethics_ref")
+    if nulls:
+        raise InvalidInput(f"{nulls[0]}: may not be null")
+    if not changes:
+        raise InvalidInput("give at least one field to change")
+    get_visible(session, principal, project_id)
+    # the lock orders this against a reviewer approving access (who locks the project too)
+    project = session.execute(
+        select(Project)
+        .where(Project.id == project_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).scalar_one()
+    if project.lead_id != principal.user_id:
+        raise Forbidden("only the project lead may change the project")
+    approved = session.execute(
+        select(AccessRequestDataset.id)
+        .join(AccessRequest, AccessRequest.id == AccessRequestDataset.request_id)
+        .where(
+            AccessRequest.project_id == project_id,
+            AccessRequestDataset.status == DatasetStatus.APPROVED.value,
+        )
+        .limit(1)
+    ).first()
+    if approved is not None:
+        raise Conflict(f"project {project_id} already has approved access and cannot be changed")
+    start = changes.get("start_date", project.start_date)
+    end = changes.get("end_date", project.end_date)
+    if end < start:
+        raise InvalidInput("end_date: before start_date")
+    if "domains" in changes:
+        changes["domains"] = sorted(set(changes["domains"]))
+    for key, value in changes.items():
+        setattr(project, key, value)
+    project.updated_at = now_utc()
+    audit.record(
+        session,
+        actor=principal.actor,
+        action="project.update",
+        object_type="project",
+        object_id=project.id,
+        details={"fields": sorted(changes)},
+    )
+    return project
+
+
 def add_member(session: Session, principal: Principal, project_id: int, user_id: int) -> Project:
     """Add a member; only the project lead may."""
     project = get_visible(session, principal, project_id)
@@ -101,4 +158,12 @@ def add_member(session: Session, principal: Principal, project_id: int, user_id:
     return project
 
 
-__all__ = ["add_member", "create", "get_visible", "is_member", "list_query", "sees_all"]
+__all__ = [
+    "add_member",
+    "create",
+    "get_visible",
+    "is_member",
+    "list_query",
+    "sees_all",
+    "update",
+]
