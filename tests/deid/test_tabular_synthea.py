@@ -500,3 +500,67 @@ def test_generated_cdm_gives_every_person_one_observation_period(
             "WHERE observation_period_end_date < observation_period_start_date"
         )
     assert [r[0] for r in rows] == [1] * len(rows) and bad == 0
+
+
+REFERENCE_DATES = (
+    *SYNTHEA_DATES,
+    "START_YEAR",
+    "END_YEAR",
+    "CURRENTILLNESSDATE",
+    "SERVICEDATE",
+    "LASTBILLEDDATE1",
+    "LASTBILLEDDATE2",
+    "LASTBILLEDDATEP",
+    "FROMDATE",
+    "TODATE",
+)
+
+
+@pytest.mark.slow
+def test_reference_extract_pools_every_file_of_90_plus_patients(
+    reference: Path, tmp_path: Path
+) -> None:
+    # Counted to 2045, the patients born in 1955 or earlier are 90+.
+    src = reference / "synthea-raw"
+    day = dt.date(2045, 6, 30)
+    tmp_path.mkdir(exist_ok=True)
+    deidentify_extract(
+        source=src,
+        output=tmp_path / "out",
+        key=KEY,
+        profile=synthea_profile("safe-harbor", reference_date=day),
+        report_path=tmp_path / "report.json",
+        cdm=str(tmp_path / "cdm.duckdb"),
+    )
+    old_raw = {p["Id"] for p in _rows(src / "patients.csv") if int(p["BIRTHDATE"][:4]) <= 1955}
+    assert len(old_raw) >= 2
+    old = {_expected_pseudonym(p, "person") for p in old_raw}
+    per_file: dict[str, int] = defaultdict(int)
+    for path in sorted((tmp_path / "out").glob("*.csv")):
+        for row in _rows(path):
+            pid = row.get("PATIENT") or row.get("PATIENTID")
+            if path.name == "patients.csv":
+                pid = row["Id"]
+            if pid not in old:
+                continue
+            for c in REFERENCE_DATES:
+                if row.get(c) and c != "BIRTHDATE":
+                    assert row[c] == "2045", (path.name, c)
+                    per_file[path.name] += 1
+    assert {"encounters.csv", "claims.csv", "claims_transactions.csv", "immunizations.csv"} <= set(
+        per_file
+    )
+    rep = json.loads((tmp_path / "report.json").read_text("utf-8"))
+    assert rep["ages_90_or_over"]["patients"] == len(old_raw)
+    assert rep["ages_90_or_over"]["event_years_pooled"] == sum(per_file.values())
+    with open_store(tmp_path / "cdm.duckdb", read_only=True) as store:
+        failed = [
+            (r.check, r.table, r.field) for r in run_checks(store).results if r.status != "pass"
+        ]
+        years = store.fetchall(
+            "SELECT DISTINCT p.year_of_birth, year(v.visit_start_date) FROM person p "
+            "JOIN visit_occurrence v USING (person_id) WHERE p.person_source_value IN "
+            f"({', '.join(repr(p) for p in sorted(old))})"
+        )
+    assert failed == []
+    assert [tuple(r) for r in years] == [(1955, 2045)]
