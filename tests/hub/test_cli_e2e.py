@@ -221,6 +221,8 @@ def test_request_review_grant_expiry_through_the_cli(
         "IRB-1",
         "--json",
     )
+    project = researcher("projects", "update", str(project["id"]), "--title", "HbA1c v2", "--json")
+    assert project["title"] == "HbA1c v2" and project["updated_at"]
     req = researcher(
         "requests",
         "create",
@@ -236,6 +238,12 @@ def test_request_review_grant_expiry_through_the_cli(
 
     queue = reviewer("review", "queue", "--json")
     assert [r["id"] for r in queue["items"]] == [req["id"]]
+    bad = reviewer.runner.invoke(
+        cli,
+        ["review", "approve", str(req["id"]), "--days", "1", "--datasets", "x"],
+        env=reviewer.env,
+    )
+    assert type(bad.exception).__name__ == "InvalidInput"
     expires = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=4)
     decided = reviewer(
         "review",
@@ -245,9 +253,12 @@ def test_request_review_grant_expiry_through_the_cli(
         "aggregates only",
         "--expires",
         expires.isoformat(),
+        "--datasets",
+        str(ds["id"]),
         "--json",
     )
     assert decided["status"] == "approved"
+    assert [(d["dataset_id"], d["status"]) for d in decided["datasets"]] == [(ds["id"], "approved")]
 
     grants = researcher("grants", "list", "--json")
     assert [(g["dataset_id"], g["status"]) for g in grants["items"]] == [(ds["id"], "active")]
@@ -256,10 +267,34 @@ def test_request_review_grant_expiry_through_the_cli(
     expired = researcher("grants", "list", "--status", "expired", "--json")
     assert [g["status"] for g in expired["items"]] == ["expired"]
 
+    # the custodian edits, then retires the dataset: it leaves the catalogue's default search
+    edited = custodian(
+        "datasets", "update", str(ds["id"]), "--terms", "Cite the hospital.", "--teaching", "--json"
+    )
+    assert edited["terms_of_use"] == "Cite the hospital." and edited["teaching"] is True
+    retired = custodian("datasets", "retire", str(ds["id"]), "--reason", "superseded", "--json")
+    assert retired["retired_at"] is not None
+    assert researcher("datasets", "search", "diabetes", "--json")["total"] == 0
+    assert researcher("datasets", "search", "--include-retired", "--json")["total"] == 1
+
     # administration over the API: an organisation, a user, and switching a user off
     admin = Cli(tmp_path, "admin", hub)
     admin("login", "--email", "admin@ministry.example", "--password-file", str(password_file))
     org = admin("admin", "create-org", "--name", "Startup", "--kind", "company", "--json")
+    board = admin(
+        "admin",
+        "create-org",
+        "--name",
+        "National DRB",
+        "--kind",
+        "research_institute",
+        "--review-board",
+        "--json",
+    )
+    assert board["review_board"] is True
+    assert (
+        admin("admin", "review-board", str(board["id"]), "--off", "--json")["review_board"] is False
+    )
     new = admin(
         "admin",
         "create-user",
