@@ -4,6 +4,7 @@ retire it; project leads change a project until access is approved. Every change
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from typing import Any
 
 import pytest
@@ -11,9 +12,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from hub.conftest import World, dataset_body, project_body
-from medhaven.hub.models import AuditEntry, OrgKind, Role
-from medhaven.hub.services import identity
-from medhaven.hub.services.common import SYSTEM_ACTOR
+from medhaven.errors import MedHavenError
+from medhaven.hub.models import AuditEntry, Decision, OrgKind, Role, User
+from medhaven.hub.schemas import ProjectUpdate, ReviewCreate
+from medhaven.hub.services import access, identity, projects
+from medhaven.hub.services.common import SYSTEM_ACTOR, Principal
 
 
 def _later(days: int) -> str:
@@ -288,3 +291,55 @@ def test_project_with_only_rejected_datasets_can_still_be_changed(
         headers=world.auth("researcher"),
     )
     assert r.status_code == 200 and r.json()["purpose"] == "Predict HbA1c > 9% within a year"
+
+
+def _principal(world: World, key: str) -> Principal:
+    with world.db.unit() as s:
+        user = s.get(User, world.users[key])
+        assert user is not None
+        return Principal(user.id, identity.roles_of(user), "cli")
+
+
+def test_project_edit_racing_an_approval_never_changes_an_approved_project(
+    client: TestClient, world: World, ds: int
+) -> None:
+    lead, reviewer = _principal(world, "researcher"), _principal(world, "reviewer")
+    approve = ReviewCreate(
+        decision=Decision.APPROVE, expires_at=dt.datetime(2031, 1, 1, tzinfo=dt.UTC)
+    )
+    for _ in range(3):
+        pid = _project(client, world)  # ends 2027-12-31
+        rid = _request(client, world, pid, [ds]).json()["id"]
+        barrier = threading.Barrier(2)
+        outcome: dict[str, object] = {}
+
+        def edit(pid: int = pid) -> None:
+            barrier.wait()
+            try:
+                with world.db.unit() as s:
+                    projects.update(s, lead, pid, ProjectUpdate(end_date=dt.date(2026, 12, 31)))
+                outcome["edit"] = "ok"
+            except MedHavenError as exc:
+                outcome["edit"] = exc.code
+
+        def decide(rid: int = rid) -> None:
+            barrier.wait()
+            with world.db.unit() as s:
+                outcome["decide"] = access.decide(s, reviewer, rid, approve).status
+
+        threads = [threading.Thread(target=edit), threading.Thread(target=decide)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+        assert outcome["decide"] == "approved"
+        grant = client.get(f"/api/v1/grants?project_id={pid}", headers=world.auth("admin")).json()[
+            "items"
+        ][0]
+        end = client.get(f"/api/v1/projects/{pid}", headers=world.auth("admin")).json()["end_date"]
+        expires = dt.datetime.fromisoformat(grant["expires_at"])
+        if outcome["edit"] == "ok":  # the edit went first: the grant follows the new end
+            assert (end, expires) == ("2026-12-31", dt.datetime(2027, 1, 1, tzinfo=dt.UTC))
+        else:  # the approval went first: the project stayed as approved
+            assert outcome["edit"] == "conflict"
+            assert (end, expires) == ("2027-12-31", dt.datetime(2028, 1, 1, tzinfo=dt.UTC))

@@ -5,6 +5,7 @@ never for their own organisation's requests."""
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from typing import Any
 
 import pytest
@@ -12,9 +13,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from hub.conftest import World, dataset_body, project_body
-from medhaven.hub.models import AuditEntry, OrgKind, Role
-from medhaven.hub.services import identity
-from medhaven.hub.services.common import SYSTEM_ACTOR
+from medhaven.hub import audit
+from medhaven.hub.models import AuditEntry, Decision, Grant, OrgKind, Role, User
+from medhaven.hub.schemas import ReviewCreate
+from medhaven.hub.services import access, identity
+from medhaven.hub.services.common import SYSTEM_ACTOR, Principal
 
 
 def _later(days: int) -> str:
@@ -266,3 +269,47 @@ def test_hospital_reviewer_revokes_only_their_hospitals_grants(
         headers=world.auth("rev_a"),
     )
     assert r.status_code == 200 and r.json()["status"] == "revoked"
+
+
+def _principal(world: World, key: str) -> Principal:
+    with world.db.unit() as s:
+        user = s.get(User, world.users[key])
+        assert user is not None
+        return Principal(user.id, identity.roles_of(user), "cli")
+
+
+def test_two_hospital_boards_deciding_at_the_same_moment_close_the_request_once(
+    client: TestClient, world: World, hospitals: dict[str, int]
+) -> None:
+    a = _dataset(client, world, "custodian", hospitals["A"], approvals=1)
+    b = _dataset(client, world, "custodian_b", hospitals["B"], approvals=1)
+    people = [_principal(world, "rev_a"), _principal(world, "rev_b")]
+    body = ReviewCreate(
+        decision=Decision.APPROVE, expires_at=dt.datetime.now(dt.UTC) + dt.timedelta(days=5)
+    )
+    for _ in range(3):
+        rid = _request(client, world, [a, b])
+        barrier = threading.Barrier(2)
+        results: list[str] = ["", ""]
+
+        def run(i: int, rid: int = rid) -> None:
+            barrier.wait()
+            with world.db.unit() as s:
+                results[i] = access.decide(s, people[i], rid, body).status
+
+        threads = [threading.Thread(target=run, args=(i,)) for i in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+        assert sorted(results) == ["approved", "pending"]
+        with world.db.unit() as s:
+            grants = s.execute(select(Grant.dataset_id).where(Grant.request_id == rid)).scalars()
+            assert sorted(grants) == [a, b]
+            closes = s.execute(
+                select(AuditEntry.seq).where(
+                    AuditEntry.action == "request.approve", AuditEntry.object_id == str(rid)
+                )
+            ).all()
+            assert len(closes) == 1
+            assert audit.verify(s).intact
