@@ -12,6 +12,8 @@ $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+# pycanon (test oracle) pins typer==0.23.2 for its own CLI only, which clashes with flwr; its modules we import need only numpy/pandas.
+	$(BIN)/python -m pip install --quiet --no-deps 'pycanon>=1.3'
 	@touch $(STAMP)
 
 install: $(STAMP)
