@@ -53,7 +53,10 @@ def tabular(
         None, "--sensitive-list", help="CSV code,category[,description] replacing the shipped list."
     ),
     reference_date: str | None = typer.Option(
-        None, "--reference-date", help="YYYY-MM-DD that ages are counted to (default: today)."
+        None,
+        "--reference-date",
+        help="YYYY-MM-DD of the extract: ages are counted to it (90+ pooling) and observation"
+        " periods of persons without records end at it (default: today).",
     ),
     json_out: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
