@@ -61,7 +61,11 @@ def _seed(url: str, datasets: int) -> tuple[str, int]:
             )
             uni = identity.create_org(s, name="Uni", kind=OrgKind.UNIVERSITY, actor=SYSTEM_ACTOR)
             board = identity.create_org(
-                s, name="Board", kind=OrgKind.RESEARCH_INSTITUTE, actor=SYSTEM_ACTOR
+                s,
+                name="Board",
+                kind=OrgKind.RESEARCH_INSTITUTE,
+                actor=SYSTEM_ACTOR,
+                review_board=True,  # a central review board: its reviewers decide any dataset
             )
             pw = "benchmark password 1"
             cust = identity.create_user(
