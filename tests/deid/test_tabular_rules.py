@@ -481,3 +481,43 @@ def test_every_person_gets_an_observation_period(
     cdm_rep = rep["cdm"]
     assert isinstance(cdm_rep, dict)
     assert cdm_rep["observation_periods"] == {"from_records": 3, "birth_to_death_or_reference": 2}
+
+
+POOL_MAPPING = """
+reference_date: 2025-01-01
+files:
+  people.csv:
+    patient: pid
+    columns: {pid: pseudonymize, born: {action: generalize, method: birth_year}}
+  visits.csv:
+    patient: pid
+    columns: {pid: pseudonymize, seen: {action: generalize, method: year}, visit: date_shift}
+"""
+
+
+def test_csv_mapping_pools_years_of_90_plus_patients(tmp_path: Path) -> None:
+    src = tmp_path / "raw"
+    _write(src, "people.csv", ["pid,born", "A1,1930-05-05", "B2,1980-01-01"])
+    _write(src, "visits.csv", ["pid,seen,visit", "A1,2019-03-03,2019-03-03", "B2,2020-01-01,"])
+    m = tmp_path / "m.yaml"
+    m.write_text(POOL_MAPPING, encoding="utf-8")
+    rep = deidentify_extract(
+        source=src,
+        output=tmp_path / "out",
+        key=KEY,
+        profile=read_mapping(m),
+        report_path=tmp_path / "r.json",
+        fmt="csv",
+        strict_columns=True,
+    )
+    people = _rows(tmp_path / "out" / "people.csv")
+    visits = _rows(tmp_path / "out" / "visits.csv")
+    assert [p["born"] for p in people] == ["1935", "1980"]
+    assert [v["seen"] for v in visits] == ["2025", "2020"]
+    shifted = dt.date.fromisoformat(visits[0]["visit"])  # date_shift is never pooled
+    assert 0 < abs((shifted - dt.date(2019, 3, 3)).days) <= 365
+    assert rep["ages_90_or_over"] == {
+        "patients": 1,
+        "birth_years_pooled": 1,
+        "event_years_pooled": 1,
+    }
