@@ -313,3 +313,22 @@ def test_two_hospital_boards_deciding_at_the_same_moment_close_the_request_once(
             ).all()
             assert len(closes) == 1
             assert audit.verify(s).intact
+
+
+def test_withdrawing_a_partly_approved_request_closes_only_the_open_datasets(
+    client: TestClient, world: World, hospitals: dict[str, int]
+) -> None:
+    a = _dataset(client, world, "custodian", hospitals["A"], approvals=1)
+    b = _dataset(client, world, "custodian_b", hospitals["B"], approvals=1)
+    rid = _request(client, world, [a, b])
+    assert _approve(client, world, "rev_a", rid).json()["status"] == "pending"
+    r = client.post(f"/api/v1/requests/{rid}/withdraw", headers=world.auth("researcher"))
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "approved"
+    assert _status(r.json()) == {a: ("approved", 1), b: ("withdrawn", 0)}
+    assert _grants(client, world)[a]["status"] == "active" and b not in _grants(client, world)
+    assert _approve(client, world, "rev_b", rid).status_code == 409
+    only_b = _request(client, world, [b])
+    r = client.post(f"/api/v1/requests/{only_b}/withdraw", headers=world.auth("researcher"))
+    assert r.json()["status"] == "withdrawn"
+    assert _status(r.json()) == {b: ("withdrawn", 0)}

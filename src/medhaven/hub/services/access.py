@@ -109,7 +109,11 @@ def get_request(session: Session, principal: Principal, request_id: int) -> Acce
 
 
 def withdraw(session: Session, principal: Principal, request_id: int) -> AccessRequest:
-    """Withdraw a pending request (the requester or the project lead)."""
+    """Withdraw the open datasets of a pending request (the requester or the project lead).
+
+    Datasets already approved keep their grants (revoke those separately), and the request
+    is then ``approved``; otherwise it is ``withdrawn``.
+    """
     get_request(session, principal, request_id)
     req = lock_request(session, request_id)
     project = session.get(Project, req.project_id)
@@ -117,18 +121,24 @@ def withdraw(session: Session, principal: Principal, request_id: int) -> AccessR
         raise Forbidden("only the requester or the project lead may withdraw it")
     if req.status != RequestStatus.PENDING.value:
         raise Conflict(f"request {request_id} is already {req.status}")
-    req.status = RequestStatus.WITHDRAWN.value
-    req.decided_at = now_utc()
+    now = now_utc()
+    withdrawn = []
     for item in req.datasets:
         if item.status == DatasetStatus.PENDING.value:
             item.status = DatasetStatus.WITHDRAWN.value
-            item.decided_at = req.decided_at
+            item.decided_at = now
+            withdrawn.append(item.dataset_id)
+    # datasets approved before the withdrawal keep their grants: the request stays approved
+    any_approved = any(i.status == DatasetStatus.APPROVED.value for i in req.datasets)
+    req.status = (RequestStatus.APPROVED if any_approved else RequestStatus.WITHDRAWN).value
+    req.decided_at = now
     audit.record(
         session,
         actor=principal.actor,
         action="request.withdraw",
         object_type="request",
         object_id=req.id,
+        details={"dataset_ids": sorted(withdrawn)},
     )
     return req
 
