@@ -247,7 +247,12 @@ def test_refused_release_gate_and_its_suggestion_are_printed(
     assert len(gate) == 1
     assert gate[0].startswith("release gate patients.csv: refused (k = 4 is below the minimum 5")
     assert "generalisation that reaches it: BIRTHDATE → bands of 5" in gate[0]
-    rep = json.loads((tmp_path / "r.json").read_text("utf-8"))["risk"]["patients.csv"]
+    whole = json.loads((tmp_path / "r.json").read_text("utf-8"))
+    assert whole["release_gate"] == {
+        "released": False,
+        "refused": {"patients.csv": "BIRTHDATE → bands of 5"},
+    }
+    rep = whole["risk"]["patients.csv"]
     assert rep["release_gate"]["suggestion_reaches"] == {
         "k": 20,
         "average_risk": 0.05,
@@ -264,6 +269,8 @@ def test_passing_release_gate_is_printed(
     done = cli(*_args(src, tmp_path, key_file, "--reference-date", "2025-01-01"))
     assert done.returncode == 0, done.stderr
     assert "release gate patients.csv: passes (k >= 5 and average risk <= 0.05)" in done.stderr
+    whole = json.loads((tmp_path / "r.json").read_text("utf-8"))
+    assert whole["release_gate"] == {"released": True, "refused": {}}
 
 
 def test_hardened_cdm_on_both_backends(tmp_path: Path, store_url: str) -> None:

@@ -49,6 +49,17 @@ def risk_figures(
     return out
 
 
+def _extract_gate(risk: dict[str, Any]) -> dict[str, Any] | None:
+    """The extract's verdict: released when every file with quasi-identifiers passes the gate."""
+    gates = {f: r["release_gate"] for f, r in risk.items() if r.get("release_gate")}
+    if not gates:
+        return None
+    return {
+        "released": all(g["released"] for g in gates.values()),
+        "refused": {f: g["suggestion"] for f, g in sorted(gates.items()) if not g["released"]},
+    }
+
+
 def build_report(
     *,
     profile: Profile,
@@ -103,6 +114,7 @@ def build_report(
         "not_copied": sorted(not_copied),
         "ground_truth_skipped": sorted(ground_truth_skipped),
         "risk": risk,
+        "release_gate": _extract_gate(risk),
         "cdm": cdm,
         "seconds": round(seconds, 3),
     }
