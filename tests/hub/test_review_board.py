@@ -332,3 +332,32 @@ def test_withdrawing_a_partly_approved_request_closes_only_the_open_datasets(
     r = client.post(f"/api/v1/requests/{only_b}/withdraw", headers=world.auth("researcher"))
     assert r.json()["status"] == "withdrawn"
     assert _status(r.json()) == {b: ("withdrawn", 0)}
+
+
+def test_review_queue_lists_only_requests_waiting_for_that_reviewer(
+    client: TestClient, world: World, hospitals: dict[str, int]
+) -> None:
+    a = _dataset(client, world, "custodian", hospitals["A"], approvals=2)
+    b = _dataset(client, world, "custodian_b", hospitals["B"], approvals=1)
+    both, only_b = _request(client, world, [a, b]), _request(client, world, [b])
+    world.add_user("uni_reviewer", org="University U", role=Role.REVIEWER)
+
+    def queue(who: str) -> list[int]:
+        r = client.get("/api/v1/requests?to_review=true", headers=world.auth(who))
+        assert r.status_code == 200, r.text
+        return [item["id"] for item in r.json()["items"]]
+
+    assert queue("rev_a") == [both]
+    assert queue("rev_b") == [both, only_b]
+    assert queue("reviewer") == [both, only_b]
+    assert queue("rev_x") == []  # not on any board
+    assert queue("uni_reviewer") == []  # the requesting organisation
+    assert queue("custodian") == []  # no reviewer role at all
+    _approve(client, world, "rev_a", both)  # A: 1 of 2 approvals
+    assert queue("rev_a") == []
+    assert queue("reviewer") == [both, only_b]  # A still needs a second approval
+    _approve(client, world, "reviewer", both)
+    assert queue("rev_b") == [only_b]  # B of `both` was approved by the central board
+    # every pending request is still listed without the filter
+    r = client.get("/api/v1/requests?status=pending", headers=world.auth("rev_a")).json()
+    assert [item["id"] for item in r["items"]] == [only_b]

@@ -56,15 +56,18 @@ DatasetsOption = typer.Option(
 
 @app.command("queue")
 def queue(
+    every: bool = typer.Option(
+        False, "--all", help="Every pending request, not only those waiting for your decision."
+    ),
     limit: int = typer.Option(50, "--limit", min=1, max=200),
     offset: int = typer.Option(0, "--offset", min=0),
     hub: str | None = HubOption,
     as_json: bool = JsonOption,
 ) -> None:
-    """Pending requests."""
+    """Pending requests waiting for your decision (a dataset you are on the board for)."""
     with client(hub) as c:
         show(
-            c.requests(status="pending", limit=limit, offset=offset),
+            c.requests(status="pending", to_review=not every, limit=limit, offset=offset),
             as_json=as_json,
             fields=COLUMNS,
         )

@@ -269,11 +269,18 @@ class HubClient:
         *,
         status: str | None = None,
         project_id: int | None = None,
+        to_review: bool = False,
         limit: int = 50,
         offset: int = 0,
     ) -> JSON:
-        """Access requests you may see."""
-        params = {"status": status, "project_id": project_id, "limit": limit, "offset": offset}
+        """Access requests you may see (``to_review``: only your review queue)."""
+        params = {
+            "status": status,
+            "project_id": project_id,
+            "to_review": to_review or None,
+            "limit": limit,
+            "offset": offset,
+        }
         out: JSON = self._call("GET", "/requests", params=params)
         return out
 

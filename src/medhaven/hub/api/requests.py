@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Query
 
 from medhaven.hub.api.convert import request_public
 from medhaven.hub.api.deps import CurrentUser, PageDep, PathId, QueryId, StateDep
@@ -22,10 +24,17 @@ def list_requests(
     page: PageDep,
     status: RequestStatus | None = None,
     project_id: QueryId = None,
+    to_review: Annotated[
+        bool,
+        Query(
+            description="Only pending requests with a dataset you are on the board for and have "
+            "not decided yet, without a conflict of interest (your review queue)."
+        ),
+    ] = False,
 ) -> Page[RequestPublic]:
-    """Requests you may see (reviewers: all), optionally by status or project."""
+    """Requests you may see (reviewers: all), optionally by status, project or review queue."""
     stmt = access.list_requests_query(
-        me, status=status.value if status else None, project_id=project_id
+        me, status=status.value if status else None, project_id=project_id, to_review=to_review
     )
     with state.db.unit(readonly=True) as session:
         rows, total = paginate(session, stmt, limit=page.limit, offset=page.offset)

@@ -37,6 +37,7 @@ from medhaven.hub.services.review import (
     decide,
     lock_request,
     sits_on_board,
+    to_review_clause,
 )
 
 
@@ -84,12 +85,18 @@ def create_request(session: Session, principal: Principal, data: RequestCreate) 
 
 
 def list_requests_query(
-    principal: Principal, *, status: str | None = None, project_id: int | None = None
+    principal: Principal,
+    *,
+    status: str | None = None,
+    project_id: int | None = None,
+    to_review: bool = False,
 ) -> Select[Any]:
-    """Requests the caller may see, newest last."""
+    """Requests the caller may see, oldest first; ``to_review``: only the caller's review queue."""
     stmt = visibility.where(
         select(AccessRequest).order_by(AccessRequest.id), visibility.request_clause(principal)
     )
+    if to_review:
+        stmt = stmt.where(to_review_clause(principal))
     if status:
         stmt = stmt.where(AccessRequest.status == status)
     if project_id is not None:

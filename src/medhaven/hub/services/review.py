@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, and_, exists, false, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -37,6 +37,7 @@ from medhaven.hub.models import (
     Grant,
     Org,
     Project,
+    ProjectMember,
     RequestStatus,
     Review,
     ReviewDataset,
@@ -57,6 +58,40 @@ def sits_on_board(principal: Principal, *, dataset_org_id: int, boards: frozense
     if principal.roles.has(Role.REVIEWER, dataset_org_id):
         return True
     return any(principal.roles.has(Role.REVIEWER, org) for org in boards)
+
+
+def to_review_clause(principal: Principal) -> ColumnElement[bool]:
+    """Condition on :class:`AccessRequest`: pending, not conflicted, and with an open dataset
+    the caller is on the board for and has not decided yet (the caller's review queue)."""
+    reviewer_orgs = principal.roles.orgs_with(Role.REVIEWER)
+    if not reviewer_orgs:
+        return false()
+    on_central_board = exists(
+        select(Org.id).where(Org.id.in_(reviewer_orgs), Org.review_board.is_(True))
+    )
+    decided_by_me = exists(
+        select(ReviewDataset.id).where(
+            ReviewDataset.request_id == AccessRequestDataset.request_id,
+            ReviewDataset.dataset_id == AccessRequestDataset.dataset_id,
+            ReviewDataset.reviewer_id == principal.user_id,
+        )
+    )
+    open_for_me = (
+        select(AccessRequestDataset.request_id)
+        .join(Dataset, Dataset.id == AccessRequestDataset.dataset_id)
+        .where(
+            AccessRequestDataset.status == DatasetStatus.PENDING.value,
+            or_(on_central_board, Dataset.org_id.in_(reviewer_orgs)),
+            ~decided_by_me,
+        )
+    )
+    my_projects = select(ProjectMember.project_id).where(ProjectMember.user_id == principal.user_id)
+    return and_(
+        AccessRequest.status == RequestStatus.PENDING.value,
+        AccessRequest.id.in_(open_for_me),
+        AccessRequest.org_id.not_in(sorted(principal.roles.by_org)),
+        AccessRequest.project_id.not_in(my_projects),
+    )
 
 
 def check_conflict_of_interest(session: Session, principal: Principal, req: AccessRequest) -> None:
@@ -299,4 +334,5 @@ __all__ = [
     "lock_project",
     "lock_request",
     "sits_on_board",
+    "to_review_clause",
 ]
