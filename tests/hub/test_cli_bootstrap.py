@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from sqlalchemy import select
 from typer.testing import CliRunner
 
 from medhaven.cli.main import app as cli
 from medhaven.errors import InvalidInput
 from medhaven.hub.db import Database
+from medhaven.hub.models import Org
 from medhaven.hub.security import verify_password
 from medhaven.hub.services import identity
 
@@ -112,3 +114,31 @@ def test_data_dir_that_is_a_file_is_a_config_error(tmp_path: Path) -> None:
         "ministry",
     )
     assert isinstance(r.exception, ConfigError) and "data directory" in r.exception.message
+
+
+def test_create_user_marks_a_central_review_board_only_for_ministry_or_institute(
+    tmp_path: Path,
+) -> None:
+    pw = tmp_path / "pw"
+    pw.write_text("long enough password\n")
+    d = tmp_path / "hub"
+    r = _create(
+        d, pw, "--email", "c@h.org", "--role", "reviewer", "--org", "Hospital A",
+        "--org-kind", "hospital", "--review-board",
+    )  # fmt: skip
+    assert isinstance(r.exception, InvalidInput) and "review_board" in r.exception.message  # type: ignore[attr-defined]
+    r = _create(
+        d, pw, "--email", "v@drb.org", "--role", "reviewer", "--org", "National DRB",
+        "--org-kind", "research_institute", "--review-board", "--json",
+    )  # fmt: skip
+    assert r.exit_code == 0, r.output  # type: ignore[attr-defined]
+    assert json.loads(r.stdout)["review_board"] is True  # type: ignore[attr-defined]
+    db = Database(f"sqlite:///{d / 'hub.db'}")
+    try:
+        with db.unit() as s:
+            # the refused call wrote nothing: neither the hospital nor its reviewer
+            assert identity.find_user(s, "c@h.org") is None
+            orgs = {o.name: o.review_board for o in s.execute(select(Org)).scalars()}
+            assert orgs == {"National DRB": True}
+    finally:
+        db.close()
