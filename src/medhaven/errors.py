@@ -38,6 +38,7 @@ CATALOGUE: dict[str, ErrorSpec] = {
     "hub_unreachable": ErrorSpec("The hub could not be reached", 503, 14),
     "internal_error": ErrorSpec("Internal error", 500, 15),
     "audit_broken": ErrorSpec("The audit chain is broken", 422, 16),
+    "transport_error": ErrorSpec("The federated network failed", 502, 17),
 }
 
 
@@ -146,6 +147,12 @@ class HubUnreachable(MedHavenError):
     code = "hub_unreachable"
 
 
+class TransportError(MedHavenError):
+    """A Flower process (SuperLink, SuperNode, run) did not start, answer or finish."""
+
+    code = "transport_error"
+
+
 __all__ = [
     "CATALOGUE",
     "AuditBroken",
@@ -163,5 +170,6 @@ __all__ = [
     "RateLimited",
     "SchemaError",
     "StoreError",
+    "TransportError",
     "Unauthorized",
 ]

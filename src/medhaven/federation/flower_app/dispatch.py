@@ -1,0 +1,159 @@
+"""The ServerApp's rounds: find the target nodes, send them the job, collect, combine.
+
+Flower's stock ``Grid.send_and_receive`` sleeps 3 s between pulls; here
+every exchange is a push followed by pulls every ``POLL`` seconds, so a
+question costs what the nodes take, not a multiple of 3 s.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import time
+from typing import Any
+
+from flwr.app import ConfigRecord, Message, RecordDict
+from flwr.serverapp import Grid
+
+from medhaven.errors import MedHavenError
+from medhaven.federation.combine import combine_counts
+from medhaven.federation.jobs import SignedJob
+
+log = logging.getLogger("medhaven.federation.flower_app")
+
+POLL = 0.1
+HELLO = "query.hello"
+JOB = "query.job"
+
+
+def _message(node_id: int, message_type: str, content: RecordDict, ttl: float) -> Message:
+    return Message(content=content, dst_node_id=node_id, message_type=message_type,
+                   ttl=max(ttl, 1.0))  # fmt: skip
+
+
+def _push(grid: Grid, messages: list[Message]) -> dict[str, int]:
+    """Push; the message ids that went out, mapped to their destination node ids."""
+    if not messages:
+        return {}
+    ids = list(grid.push_messages(messages))
+    return {mid: m.metadata.dst_node_id for mid, m in zip(ids, messages, strict=True) if mid}
+
+
+def _pull(grid: Grid, pending: dict[str, int]) -> dict[int, Message]:
+    """Pull what has arrived for ``pending`` (removing it from ``pending``), by node id."""
+    if not pending:
+        return {}
+    out: dict[int, Message] = {}
+    for rep in grid.pull_messages(list(pending)):
+        node_id = pending.pop(rep.metadata.reply_to_message_id, None)
+        if node_id is not None:
+            out[node_id] = rep
+    return out
+
+
+def identify(grid: Grid, targets: list[str], *, wait: float) -> dict[str, int]:
+    """Wait up to ``wait`` seconds until every target node has connected and said its name.
+
+    Every connected node is asked its name once (``query.hello``); returns
+    ``{node name: Flower node id}`` for the targets that answered.
+    """
+    deadline = time.monotonic() + wait
+    asked: set[int] = set()
+    pending: dict[str, int] = {}
+    named: dict[str, int] = {}
+    while True:
+        fresh = [nid for nid in grid.get_node_ids() if nid not in asked]
+        asked.update(fresh)
+        pending.update(_push(grid, [_message(nid, HELLO, RecordDict(), wait) for nid in fresh]))
+        for node_id, rep in _pull(grid, pending).items():
+            if rep.has_error() or "hello" not in rep.content:
+                log.warning("node id %s: no name in its hello reply", node_id)
+                continue
+            name = str(rep.content["hello"]["node"])
+            if name in named:
+                log.warning("two connected nodes call themselves %s; the first is used", name)
+                continue
+            named[name] = node_id
+        if all(t in named for t in targets) or time.monotonic() >= deadline:
+            return {t: named[t] for t in targets if t in named}
+        time.sleep(POLL)
+
+
+def collect(
+    grid: Grid, signed_json: str, nodes: dict[str, int], *, timeout: float
+) -> dict[str, Message]:
+    """Send the job to ``nodes`` and collect replies for up to ``timeout`` seconds, by node name."""
+    content = RecordDict({"job": ConfigRecord({"signed": signed_json})})
+    msgs = [_message(nid, JOB, content, timeout) for nid in nodes.values()]
+    pending = _push(grid, msgs)
+    by_id = {nid: name for name, nid in nodes.items()}
+    got: dict[str, Message] = {}
+    deadline = time.monotonic() + timeout
+    while True:
+        for node_id, rep in _pull(grid, pending).items():
+            got[by_id[node_id]] = rep
+        if not pending or time.monotonic() >= deadline:
+            return got
+        time.sleep(POLL)
+
+
+def _node_reply(name: str, job_id: str, rep: Message) -> dict[str, Any]:
+    if rep.has_error():
+        return {"node": name, "job_id": job_id, "status": "failed", "result": None,
+                "reason": f"the node's ClientApp failed (Flower error code {rep.error.code})"}  # fmt: skip
+    try:
+        reply = json.loads(str(rep.content["reply"]["json"]))
+    except (KeyError, ValueError):
+        reply = None
+    if not isinstance(reply, dict) or reply.get("node") != name:
+        return {"node": name, "job_id": job_id, "status": "failed", "result": None,
+                "reason": "the node's reply is not a MedHaven reply"}  # fmt: skip
+    return reply
+
+
+def _missing(name: str, job_id: str, status: str, reason: str) -> dict[str, Any]:
+    return {"node": name, "job_id": job_id, "status": status, "reason": reason, "result": None}
+
+
+def run_job(
+    grid: Grid, signed_json: str, *, min_nodes: int, wait: float, timeout: float
+) -> dict[str, Any]:
+    """Dispatch one signed job to its target nodes and return the result document.
+
+    ``status`` is ``completed`` (every target answered ``ok``), ``partial``
+    (at least ``min_nodes`` did; the others are listed as ``failed``,
+    ``timed_out``, ``refused``, ``error`` or ``held``) or ``failed``.
+    """
+    started = dt.datetime.now(dt.UTC)
+    t0 = time.monotonic()
+    try:
+        spec = SignedJob.from_json(signed_json).spec
+    except MedHavenError as exc:
+        return {"job_id": None, "kind": None, "status": "failed", "reason": exc.message,
+                "partial": True, "nodes": [], "combined": None, "min_nodes": min_nodes,
+                "started_at": started.isoformat(), "seconds": round(time.monotonic() - t0, 3)}  # fmt: skip
+    targets = list(dict.fromkeys(spec.targets))
+    nodes = identify(grid, targets, wait=wait)
+    got = collect(grid, signed_json, nodes, timeout=timeout) if nodes else {}
+    replies: list[dict[str, Any]] = []
+    for name in targets:
+        if name not in nodes:
+            why = f"node {name} did not connect or answer within {wait:g} s"
+            replies.append(_missing(name, spec.job_id, "failed", why))
+        elif name not in got:
+            why = f"node {name} did not reply within {timeout:g} s"
+            replies.append(_missing(name, spec.job_id, "timed_out", why))
+        else:
+            replies.append(_node_reply(name, spec.job_id, got[name]))
+    ok = sum(1 for r in replies if r.get("status") == "ok")
+    status = "completed" if ok == len(targets) else "partial" if ok >= min_nodes else "failed"
+    combined = combine_counts(replies) if spec.kind == "cohort_count" else None
+    return {"job_id": spec.job_id, "kind": spec.kind, "status": status,
+            "reason": None if status != "failed" else f"{ok} of {len(targets)} nodes answered ok; "
+            f"at least {min_nodes} needed", "partial": status != "completed",
+            "min_nodes": min_nodes, "nodes": replies, "combined": combined,
+            "started_at": started.isoformat(), "seconds": round(time.monotonic() - t0, 3)}  # fmt: skip
+
+
+__all__ = ["collect", "identify", "run_job"]

@@ -1,0 +1,272 @@
+"""Flower as local processes: a SuperLink, SuperNodes bound to ``node.toml`` files, and runs.
+
+Every child gets ``FLWR_TELEMETRY_ENABLED=0`` and
+``FLWR_DISABLE_UPDATE_CHECK=1``, its own ``FLWR_HOME`` and its own process
+group (Flower services start ``flower-superexec`` and per-run children);
+:meth:`Service.stop` ends the whole group. On one machine everything is on
+loopback without TLS; across hospitals use TLS and SuperNode authentication
+(``docs/federation.md``).
+
+:func:`submit` starts one run of MedHaven's Flower App with ``flwr run``
+and waits for the result file the ServerApp writes; the ServerApp runs on
+the SuperLink's host, so ``submit`` must run on that host too.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import httpx
+
+from medhaven.errors import InvalidInput, NotFound, TransportError
+from medhaven.federation.flower_app import APP_DIR
+
+CHILD_ENV = {"FLWR_TELEMETRY_ENABLED": "0", "FLWR_DISABLE_UPDATE_CHECK": "1"}
+CONNECTION = "medhaven"
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _tool(name: str) -> str:
+    """A Flower console script: next to this Python first (a venv), then on PATH."""
+    here = Path(sys.executable).parent / name
+    found = str(here) if here.exists() else shutil.which(name)
+    if found is None:
+        raise TransportError(f"{name}: not installed (pip install flwr)")
+    return found
+
+
+def child_env(home: Path) -> dict[str, str]:
+    """The environment of a Flower child: ours, telemetry and update check off, own FLWR_HOME."""
+    home.mkdir(parents=True, exist_ok=True)
+    return {**os.environ, **CHILD_ENV, "FLWR_HOME": str(home)}
+
+
+@dataclass
+class Service:
+    """One long-running Flower process (and its process group)."""
+
+    name: str
+    proc: subprocess.Popen[bytes]
+    log_path: Path
+    address: str = ""
+    _log: IO[bytes] | None = field(default=None, repr=False)
+
+    def alive(self) -> bool:
+        """Whether the process is still running."""
+        return self.proc.poll() is None
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """SIGTERM the process group, then SIGKILL what is left after ``timeout`` seconds."""
+        for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, timeout)):
+            try:
+                os.killpg(self.proc.pid, sig)
+            except ProcessLookupError:
+                break
+            try:
+                self.proc.wait(wait)
+                # the leader is gone; children of the group may linger: kill them too
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                break
+            except subprocess.TimeoutExpired:
+                continue
+            break
+        if self.proc.poll() is None:
+            self.proc.wait(timeout)
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    def log_tail(self, chars: int = 2000) -> str:
+        """The end of the process's log (for a developer; may name paths, never patient data)."""
+        try:
+            return self.log_path.read_text(encoding="utf-8", errors="replace")[-chars:]
+        except OSError:
+            return ""
+
+
+def _spawn(name: str, cmd: Sequence[str], *, home: Path, log_path: Path) -> Service:
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    out = open(log_path, "ab")  # noqa: SIM115 - closed by Service.stop
+    proc = subprocess.Popen(  # noqa: S603 - fixed Flower executables, no shell
+        list(cmd), stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+        env=child_env(home), cwd=home, start_new_session=True,
+    )  # fmt: skip
+    return Service(name=name, proc=proc, log_path=log_path, _log=out)
+
+
+def start_superlink(work: Path, *, port: int | None = None, wait: float = 60.0) -> Service:
+    """Start an insecure SuperLink on ``127.0.0.1`` under ``work`` and wait for ``/health``."""
+    port = port or free_port()
+    cmd = [_tool("flower-superlink"), "--insecure", "--host", "127.0.0.1", "--port", str(port),
+           "--disable-runtime-dependency-installation"]  # fmt: skip
+    svc = _spawn("superlink", cmd, home=work / "superlink-home", log_path=work / "superlink.log")
+    svc.address = f"127.0.0.1:{port}"
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        if not svc.alive():
+            svc.stop()
+            raise TransportError(f"the SuperLink exited at start (log: {svc.log_path})")
+        try:
+            if httpx.get(f"http://{svc.address}/health", timeout=1.0).status_code == 200:
+                return svc
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    svc.stop()
+    raise TransportError(f"the SuperLink did not become healthy within {wait:g} s")
+
+
+def start_supernode(
+    config: Path, *, superlink: str, work: Path, port: int | None = None
+) -> Service:
+    """Start a SuperNode for the node in ``config`` (``node.toml``), dialling ``superlink``.
+
+    The config is checked first, so a bad one fails here with one line.
+    """
+    from medhaven.federation.node import NodeConfig
+
+    node = NodeConfig.load(config)
+    port = port or free_port()
+    abs_config = str(config.resolve())
+    if '"' in abs_config or "\\" in abs_config:
+        raise InvalidInput(f"--config: {config}: the path may not hold quotes or backslashes")
+    cmd = [_tool("flower-supernode"), "--insecure", "--superlink", superlink,
+           "--port", str(port), "--node-config", f'config="{abs_config}"']  # fmt: skip
+    home = work / f"supernode-{node.name}"
+    svc = _spawn(f"supernode {node.name}", cmd, home=home, log_path=home / "supernode.log")
+    svc.address = f"127.0.0.1:{port}"
+    return svc
+
+
+def _toml_value(value: str | int | float) -> str:
+    if isinstance(value, str):
+        return json.dumps(value)  # a JSON string is a valid TOML basic string
+    return repr(value)
+
+
+def write_run_config(path: Path, values: dict[str, str | int | float]) -> None:
+    """Write flat ``key = value`` TOML (strings, ints, floats) for ``flwr run --run-config``."""
+    lines = [f"{json.dumps(k)} = {_toml_value(v)}" for k, v in values.items()]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def write_connection(home: Path, superlink: str) -> None:
+    """Name the SuperLink for the ``flwr`` CLI in ``$FLWR_HOME/config.toml`` (insecure, loopback)."""
+    home.mkdir(parents=True, exist_ok=True)
+    text = (f'[superlink]\ndefault = "{CONNECTION}"\n\n[superlink.{CONNECTION}]\n'
+            f"address = {json.dumps(superlink)}\ninsecure = true\n")  # fmt: skip
+    (home / "config.toml").write_text(text, encoding="utf-8")
+
+
+def _flwr(args: list[str], home: Path, timeout: float) -> Any:
+    try:
+        done = subprocess.run(  # noqa: S603 - the flwr executable, no shell
+            [_tool("flwr"), *args], env=child_env(home), cwd=home, capture_output=True,
+            timeout=timeout, check=False,
+        )  # fmt: skip
+    except subprocess.TimeoutExpired:
+        raise TransportError(f"flwr {args[0]}: no answer within {timeout:g} s") from None
+    text = done.stdout.decode("utf-8", errors="replace")
+    try:
+        return json.loads(text[text.index("{") :])
+    except ValueError:
+        raise TransportError(f"flwr {args[0]}: unexpected output (exit {done.returncode})",
+                             detail=text[-2000:]) from None  # fmt: skip
+
+
+def _run_status(home: Path, run_id: int) -> str:
+    doc = _flwr(["ls", CONNECTION, "--run-id", str(run_id), "--format", "json"], home, 30)
+    runs = doc.get("runs") or []
+    return str(runs[0].get("status", "")) if runs else ""
+
+
+def submit(
+    signed_job: str,
+    *,
+    superlink: str,
+    min_nodes: int = 1,
+    timeout: float = 60.0,
+    wait_nodes: float = 20.0,
+) -> dict[str, Any]:
+    """Run one signed job over the SuperLink at ``superlink``; the ServerApp's result document.
+
+    Raises :class:`TransportError` when the run cannot start or ends without
+    a result (e.g. no SuperLink there, or the ServerApp failed).
+    """
+    if min_nodes < 1:
+        raise InvalidInput("--min-nodes: must be at least 1")
+    with tempfile.TemporaryDirectory(prefix="medhaven-run-") as tmp:
+        work = Path(tmp)
+        home = work / "flwr-home"
+        write_connection(home, superlink)
+        job_path, result_path = work / "job.json", work / "result.json"
+        job_path.write_text(signed_job, encoding="utf-8")
+        overrides = work / "run-config.toml"
+        write_run_config(overrides, {"job-path": str(job_path), "result-path": str(result_path),
+                                     "min-nodes": min_nodes, "timeout": float(timeout),
+                                     "wait-nodes": float(wait_nodes)})  # fmt: skip
+        started = _flwr(["run", str(APP_DIR), CONNECTION, "--format", "json",
+                         "--run-config", str(overrides)], home, 60)  # fmt: skip
+        if not started.get("success") or "run-id" not in started:
+            reason = str(started.get("error-message", "the SuperLink refused the run"))
+            raise TransportError(f"flwr run failed: {reason.splitlines()[0][:200]}")
+        run_id = int(started["run-id"])
+        # the result file is the fast path; `flwr ls` (a second per call) catches a failed run
+        limit = wait_nodes + timeout + 60
+        deadline = time.monotonic() + limit
+        next_check = time.monotonic() + 2.0
+        while time.monotonic() < deadline:
+            if result_path.is_file():
+                doc: dict[str, Any] = json.loads(result_path.read_text(encoding="utf-8"))
+                doc["run_id"] = run_id
+                return doc
+            if time.monotonic() >= next_check:
+                status = _run_status(home, run_id)
+                if status.startswith("finished") and not result_path.is_file():
+                    raise TransportError(f"run {run_id} ended ({status}) without a result")
+                next_check = time.monotonic() + 2.0
+            time.sleep(0.05)
+        raise TransportError(f"run {run_id}: no result within {limit:g} s")
+
+
+def load_signed_job(path: Path) -> str:
+    """Read a signed job file (one line error when missing or not text)."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise NotFound(f"--job: no such file {path}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidInput(f"--job: cannot read {path} as UTF-8 text") from exc
+
+
+__all__ = [
+    "CHILD_ENV",
+    "Service",
+    "child_env",
+    "free_port",
+    "load_signed_job",
+    "start_superlink",
+    "start_supernode",
+    "submit",
+    "write_connection",
+    "write_run_config",
+]
