@@ -15,6 +15,7 @@ from medhaven.cli import (
     deid,
     demo,
     disclosure,
+    federation,
     hub,
     hub_admin,
     hub_datasets,
@@ -51,6 +52,7 @@ app.add_typer(hub_review.grants_app, name="grants")
 app.add_typer(hub_datasets.app, name="datasets")
 app.add_typer(hub_admin.app, name="admin")
 app.add_typer(node.app, name="node")
+app.add_typer(federation.app, name="federation")
 
 
 def _version(value: bool) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from medhaven.cli.common import print_json
-from medhaven.errors import CATALOGUE, AuditBroken, InvalidInput, NotFound
+from medhaven.errors import CATALOGUE, AuditBroken, InvalidInput, NotFound, TransportError
 
 app = typer.Typer(
     help="A hospital node: verifies signed jobs, runs them on its CDM, releases only safe results.",
@@ -49,6 +49,43 @@ def run_job(
         raise typer.Exit(CATALOGUE["forbidden"].exit_code)
     if reply["status"] == "error":
         raise typer.Exit(CATALOGUE["internal_error"].exit_code)
+
+
+@app.command("serve")
+def serve(
+    config: Path = ConfigOption,
+    superlink: str = typer.Option(
+        "127.0.0.1:9092", "--superlink", help="The hub's SuperLink (Fleet API) as HOST:PORT."
+    ),
+    port: int = typer.Option(
+        0, "--port", help="The SuperNode's local runtime port (0: a free one)."
+    ),
+    work: Path | None = typer.Option(
+        None, "--work", help="Flower's home and logs (default: .<name>-flower next to node.toml)."
+    ),
+) -> None:
+    """Run this node as a Flower SuperNode until Ctrl-C: it dials out to the hub, opens no port.
+
+    Every job it receives goes through the same checks as ``node run-job``.
+    """
+    import time
+
+    from medhaven.federation.node import NodeConfig
+    from medhaven.federation.processes import start_supernode
+
+    node = NodeConfig.load(config)
+    where = work or node.base_dir / f".{node.name}-flower"
+    svc = start_supernode(config, superlink=superlink, work=where, port=port or None)
+    typer.echo(f"node {node.name}: SuperNode dialling {superlink} (log: {svc.log_path})", err=True)
+    try:
+        while svc.alive():
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        svc.stop()
+    if svc.proc.returncode not in (0, -2, -15, None):
+        raise TransportError(f"the SuperNode exited with code {svc.proc.returncode}")
 
 
 @app.command("held")

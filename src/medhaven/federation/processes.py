@@ -227,8 +227,10 @@ def submit(
         started = _flwr(["run", str(APP_DIR), CONNECTION, "--format", "json",
                          "--run-config", str(overrides)], home, 60)  # fmt: skip
         if not started.get("success") or "run-id" not in started:
-            reason = str(started.get("error-message", "the SuperLink refused the run"))
-            raise TransportError(f"flwr run failed: {reason.splitlines()[0][:200]}")
+            text = str(started.get("error-message", "the SuperLink refused the run"))
+            lines = [ln for ln in text.splitlines() if ln and not ln.startswith("Using SuperLink")]
+            reason = lines[0][:200] if lines else "the SuperLink refused the run"
+            raise TransportError(f"flwr run failed at {superlink}: {reason}")
         run_id = int(started["run-id"])
         # the result file is the fast path; `flwr ls` (a second per call) catches a failed run
         limit = wait_nodes + timeout + 60
