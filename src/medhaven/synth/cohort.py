@@ -11,8 +11,10 @@ hospital plus a hospital-specific shift.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from medhaven.synth.profiles import HospitalProfile
 from medhaven.synth.timeline import DATA_END, BoolArray, FloatArray, IntArray, sigmoid, uniform_days
@@ -70,8 +72,9 @@ class Cohort:
         return np.asarray(sum(self.has[k].astype(np.int64) for k in CHRONIC), dtype=np.int64)
 
 
-def _bern(rng: np.random.Generator, logit: FloatArray) -> BoolArray:
-    return np.asarray(rng.random(logit.shape[0]) < sigmoid(logit), dtype=np.bool_)
+def _bern(rng: np.random.Generator, logit: npt.NDArray[np.floating[Any]]) -> BoolArray:
+    p = sigmoid(np.asarray(logit, dtype=np.float64))
+    return np.asarray(rng.random(logit.shape[0]) < p, dtype=np.bool_)
 
 
 def draw_cohort(profile: HospitalProfile, *, n: int, rng: np.random.Generator) -> Cohort:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 from medhaven.synth import concepts as C
 from medhaven.synth.cohort import Cohort
@@ -73,7 +74,9 @@ def emergency(c: Cohort, vb: VisitBuilder, rng: np.random.Generator) -> VisitSet
     who = _repeat_people(rng, 0.12 * (1.0 + 0.3 * c.chronic_count()) * years, 20)
     day = uniform_days(rng, low=c.obs_start[who], high=c.obs_end[who])
     old = c.age[who] >= 65
-    reason = rng.choice(3, who.shape[0], p=[0.45, 0.4, 0.15])
+    reason: npt.NDArray[np.int64] = np.asarray(
+        rng.choice(3, who.shape[0], p=[0.45, 0.4, 0.15]), dtype=np.int64
+    )
     reason = np.where(old & (rng.random(who.shape[0]) < 0.2), 3, reason)
     pos = vb.add(person=who, start=day, end=day, concept=C.EMERGENCY)
     return VisitSet(pos, who, day, day, reason.astype(np.int64))

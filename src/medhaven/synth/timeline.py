@@ -29,7 +29,7 @@ def sigmoid(x: FloatArray) -> FloatArray:
 def uniform_days(rng: np.random.Generator, *, low: IntArray, high: IntArray) -> IntArray:
     """One day per row, uniform in ``[low, high]`` (``high < low`` gives ``low``)."""
     span = np.maximum(high - low, 0) + 1
-    return low + (rng.random(low.shape[0]) * span).astype(np.int64)
+    return np.asarray(low + (rng.random(low.shape[0]) * span).astype(np.int64), dtype=np.int64)
 
 
 def date_array(days: IntArray) -> pa.Array:
