@@ -110,6 +110,18 @@ def test_federated_count_equals_the_nodes_own_counts_combined(network: Network) 
     assert set(by_node) == set(network.configs)
 
 
+def test_a_warm_network_remembers_its_nodes_and_still_answers(network: Network) -> None:
+    cache = network.superlink.log_path.parent / "nodes-cache.json"
+    first = submit(network.sign(), superlink=network.superlink.address, min_nodes=3,
+                   timeout=60, wait_nodes=60, nodes_cache=cache)  # fmt: skip
+    assert first["status"] == "completed", first
+    assert sorted(json.loads(cache.read_text(encoding="utf-8")).values()) == sorted(network.configs)
+    again = submit(network.sign(), superlink=network.superlink.address, min_nodes=3,
+                   timeout=60, wait_nodes=60, nodes_cache=cache)  # fmt: skip
+    assert again["status"] == "completed", again
+    assert again["combined"]["persons"] == first["combined"]["persons"]
+
+
 def test_tampered_job_is_refused_by_every_node_and_audited(network: Network) -> None:
     signed = json.loads(network.sign())
     signed["spec"]["parameters"]["cohort_id"] = 4  # altered after signing

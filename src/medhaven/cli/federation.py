@@ -44,6 +44,12 @@ def submit(
     wait_nodes: float = typer.Option(
         20.0, "--wait-nodes", help="Seconds to wait for target nodes to connect."
     ),
+    nodes_cache: Path | None = typer.Option(
+        None,
+        "--nodes-cache",
+        help="JSON file remembering which Flower node is which hospital "
+        "(saves a round on a warm network).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the whole result as JSON."),
 ) -> None:
     """Send a signed job to its target nodes through a running SuperLink; print the result.
@@ -56,7 +62,7 @@ def submit(
     from medhaven.federation.processes import submit as submit_job
 
     doc = submit_job(load_signed_job(job), superlink=superlink, min_nodes=min_nodes,
-                     timeout=timeout, wait_nodes=wait_nodes)  # fmt: skip
+                     timeout=timeout, wait_nodes=wait_nodes, nodes_cache=nodes_cache)  # fmt: skip
     if as_json:
         print_json(doc)
     else:

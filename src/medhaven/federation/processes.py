@@ -206,8 +206,12 @@ def submit(
     min_nodes: int = 1,
     timeout: float = 60.0,
     wait_nodes: float = 20.0,
+    nodes_cache: Path | None = None,
 ) -> dict[str, Any]:
     """Run one signed job over the SuperLink at ``superlink``; the ServerApp's result document.
+
+    ``nodes_cache`` (a JSON file the ServerApp keeps) remembers which Flower
+    node is which hospital, so a warm network skips the hello round.
 
     Raises :class:`TransportError` when the run cannot start or ends without
     a result (e.g. no SuperLink there, or the ServerApp failed).
@@ -223,7 +227,9 @@ def submit(
         overrides = work / "run-config.toml"
         write_run_config(overrides, {"job-path": str(job_path), "result-path": str(result_path),
                                      "min-nodes": min_nodes, "timeout": float(timeout),
-                                     "wait-nodes": float(wait_nodes)})  # fmt: skip
+                                     "wait-nodes": float(wait_nodes),
+                                     "nodes-cache": str(nodes_cache.resolve()) if nodes_cache
+                                     else ""})  # fmt: skip
         started = _flwr(["run", str(APP_DIR), CONNECTION, "--format", "json",
                          "--run-config", str(overrides)], home, 60)  # fmt: skip
         if not started.get("success") or "run-id" not in started:

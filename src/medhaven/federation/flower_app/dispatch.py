@@ -52,16 +52,25 @@ def _pull(grid: Grid, pending: dict[str, int]) -> dict[int, Message]:
     return out
 
 
-def identify(grid: Grid, targets: list[str], *, wait: float) -> dict[str, int]:
+def identify(
+    grid: Grid, targets: list[str], *, wait: float, known: dict[int, str] | None = None
+) -> dict[str, int]:
     """Wait up to ``wait`` seconds until every target node has connected and said its name.
 
-    Every connected node is asked its name once (``query.hello``); returns
-    ``{node name: Flower node id}`` for the targets that answered.
+    A connected node in ``known`` (``{node id: name}`` from earlier runs) is
+    not asked again; every other connected node is asked its name once
+    (``query.hello``). Returns ``{node name: Flower node id}`` for the targets found.
     """
     deadline = time.monotonic() + wait
-    asked: set[int] = set()
-    pending: dict[str, int] = {}
+    connected = set(grid.get_node_ids())
     named: dict[str, int] = {}
+    for nid, name in (known or {}).items():
+        if nid in connected and name in targets and name not in named:
+            named[name] = nid
+    if all(t in named for t in targets):
+        return named
+    asked: set[int] = set(named.values())
+    pending: dict[str, int] = {}
     while True:
         fresh = [nid for nid in grid.get_node_ids() if nid not in asked]
         asked.update(fresh)
@@ -112,18 +121,34 @@ def _node_reply(name: str, job_id: str, rep: Message) -> dict[str, Any]:
     return reply
 
 
+def _answered_as(rep: Message, name: str) -> bool:
+    try:
+        return bool(json.loads(str(rep.content["reply"]["json"])).get("node") == name)
+    except (KeyError, ValueError, AttributeError):
+        return False
+
+
 def _missing(name: str, job_id: str, status: str, reason: str) -> dict[str, Any]:
     return {"node": name, "job_id": job_id, "status": status, "reason": reason, "result": None}
 
 
 def run_job(
-    grid: Grid, signed_json: str, *, min_nodes: int, wait: float, timeout: float
+    grid: Grid,
+    signed_json: str,
+    *,
+    min_nodes: int,
+    wait: float,
+    timeout: float,
+    known: dict[int, str] | None = None,
 ) -> dict[str, Any]:
     """Dispatch one signed job to its target nodes and return the result document.
 
     ``status`` is ``completed`` (every target answered ``ok``), ``partial``
     (at least ``min_nodes`` did; the others are listed as ``failed``,
     ``timed_out``, ``refused``, ``error`` or ``held``) or ``failed``.
+    ``known`` (node id to name, from earlier runs) saves the hello round; it
+    is updated in place: nodes that answered under their name are kept, the
+    others dropped, so a wrong entry costs one run at most, never a wrong result.
     """
     started = dt.datetime.now(dt.UTC)
     t0 = time.monotonic()
@@ -134,7 +159,7 @@ def run_job(
                 "partial": True, "nodes": [], "combined": None, "min_nodes": min_nodes,
                 "started_at": started.isoformat(), "seconds": round(time.monotonic() - t0, 3)}  # fmt: skip
     targets = list(dict.fromkeys(spec.targets))
-    nodes = identify(grid, targets, wait=wait)
+    nodes = identify(grid, targets, wait=wait, known=known)
     got = collect(grid, signed_json, nodes, timeout=timeout) if nodes else {}
     replies: list[dict[str, Any]] = []
     for name in targets:
@@ -146,6 +171,11 @@ def run_job(
             replies.append(_missing(name, spec.job_id, "timed_out", why))
         else:
             replies.append(_node_reply(name, spec.job_id, got[name]))
+    if known is not None:
+        for name, nid in nodes.items():
+            known.pop(nid, None)
+            if name in got and not got[name].has_error() and _answered_as(got[name], name):
+                known[nid] = name
     ok = sum(1 for r in replies if r.get("status") == "ok")
     status = "completed" if ok == len(targets) else "partial" if ok >= min_nodes else "failed"
     combined = combine_counts(replies) if spec.kind == "cohort_count" else None

@@ -3,8 +3,9 @@
 Run config (``flwr run ... --run-config overrides.toml``): ``job-path`` (the
 signed job JSON), ``result-path`` (where the result document goes, written
 aside then renamed), ``min-nodes`` (how many targets must answer ``ok``),
-``timeout`` (seconds for the replies) and ``wait-nodes`` (seconds to wait for
-target nodes to connect).
+``timeout`` (seconds for the replies), ``wait-nodes`` (seconds to wait for
+target nodes to connect) and ``nodes-cache`` (a JSON file of node ids and
+names from earlier runs, which saves the hello round; empty: none).
 """
 
 from __future__ import annotations
@@ -36,9 +37,23 @@ def main(grid: Grid, context: Context) -> None:
     cfg = context.run_config
     result_path = Path(str(cfg["result-path"]))
     signed_json = Path(str(cfg["job-path"])).read_text(encoding="utf-8")
+    cache = Path(str(cfg["nodes-cache"])) if str(cfg.get("nodes-cache", "")) else None
+    known = read_known(cache) if cache else None
     doc = run_job(grid, signed_json, min_nodes=int(cfg["min-nodes"]),
-                  wait=float(cfg["wait-nodes"]), timeout=float(cfg["timeout"]))  # fmt: skip
+                  wait=float(cfg["wait-nodes"]), timeout=float(cfg["timeout"]),
+                  known=known)  # fmt: skip
     write_result(result_path, doc)
+    if cache is not None and known is not None:
+        write_result(cache, {str(k): v for k, v in known.items()})
 
 
-__all__ = ["app", "main", "write_result"]
+def read_known(path: Path) -> dict[int, str]:
+    """The node-id-to-name cache of earlier runs (empty when missing or unreadable)."""
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        return {int(k): str(v) for k, v in raw.items()}
+    except (OSError, ValueError, AttributeError):
+        return {}
+
+
+__all__ = ["app", "main", "read_known", "write_result"]
