@@ -7,7 +7,7 @@ session secret, so none can leak through a response.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any, Generic, Literal, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
@@ -22,22 +22,6 @@ Email = Annotated[
     ),
 ]
 Text = Annotated[str, StringConstraints(max_length=20_000)]
-CDM_DOMAINS = (
-    "person",
-    "observation_period",
-    "visit",
-    "condition",
-    "drug",
-    "procedure",
-    "device",
-    "measurement",
-    "observation",
-    "death",
-    "note",
-    "specimen",
-    "episode",
-    "cost",
-)
 Domain = Literal[
     "person",
     "observation_period",
@@ -54,6 +38,8 @@ Domain = Literal[
     "episode",
     "cost",
 ]
+CDM_DOMAINS: tuple[str, ...] = get_args(Domain)
+"""The CDM domains a project may ask for (data minimisation), in the order they are listed."""
 Scope = Literal["read", "write"]
 MAX_ID = 2**31 - 1
 ObjectId = Annotated[int, Field(ge=1, le=MAX_ID)]
