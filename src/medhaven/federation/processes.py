@@ -35,6 +35,9 @@ from medhaven.federation.flower_app import APP_DIR
 
 CHILD_ENV = {"FLWR_TELEMETRY_ENABLED": "0", "FLWR_DISABLE_UPDATE_CHECK": "1"}
 CONNECTION = "medhaven"
+# Flower's SuperExec (inside the SuperLink and each SuperNode) looks for new work every
+# second by default; a ServerApp or ClientApp then starts up to a second late, per message.
+SERVICE_ENV = {"FLWR_SUPEREXEC_TASK_POLL_INTERVAL": "0.2"}
 
 
 def free_port() -> int:
@@ -106,9 +109,10 @@ class Service:
 def _spawn(name: str, cmd: Sequence[str], *, home: Path, log_path: Path) -> Service:
     log_path.parent.mkdir(parents=True, exist_ok=True)
     out = open(log_path, "ab")  # noqa: SIM115 - closed by Service.stop
+    env = {**SERVICE_ENV, **child_env(home)}  # an operator's own setting wins
     proc = subprocess.Popen(  # noqa: S603 - fixed Flower executables, no shell
         list(cmd), stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-        env=child_env(home), cwd=home, start_new_session=True,
+        env=env, cwd=home, start_new_session=True,
     )  # fmt: skip
     return Service(name=name, proc=proc, log_path=log_path, _log=out)
 
@@ -238,10 +242,11 @@ def submit(
             reason = lines[0][:200] if lines else "the SuperLink refused the run"
             raise TransportError(f"flwr run failed at {superlink}: {reason}")
         run_id = int(started["run-id"])
-        # the result file is the fast path; `flwr ls` (a second per call) catches a failed run
+        # the result file is the fast path; `flwr ls` (a Python start, a CPU-second per call,
+        # which a busy host would take from the run itself) only catches a failed run
         limit = wait_nodes + timeout + 60
         deadline = time.monotonic() + limit
-        next_check = time.monotonic() + 2.0
+        next_check = time.monotonic() + 8.0
         while time.monotonic() < deadline:
             if result_path.is_file():
                 doc: dict[str, Any] = json.loads(result_path.read_text(encoding="utf-8"))
@@ -251,7 +256,7 @@ def submit(
                 status = _run_status(home, run_id)
                 if status.startswith("finished") and not result_path.is_file():
                     raise TransportError(f"run {run_id} ended ({status}) without a result")
-                next_check = time.monotonic() + 2.0
+                next_check = time.monotonic() + 5.0
             time.sleep(0.05)
         raise TransportError(f"run {run_id}: no result within {limit:g} s")
 

@@ -52,58 +52,71 @@ def _pull(grid: Grid, pending: dict[str, int]) -> dict[int, Message]:
     return out
 
 
-def identify(
-    grid: Grid, targets: list[str], *, wait: float, known: dict[int, str] | None = None
-) -> dict[str, int]:
-    """Wait up to ``wait`` seconds until every target node has connected and said its name.
+def gather(
+    grid: Grid,
+    signed_json: str,
+    targets: list[str],
+    *,
+    wait: float,
+    timeout: float,
+    known: dict[int, str] | None = None,
+) -> tuple[dict[str, int], dict[str, Message]]:
+    """Find the target nodes, send each the job as soon as it is known, collect the replies.
 
     A connected node in ``known`` (``{node id: name}`` from earlier runs) is
-    not asked again; every other connected node is asked its name once
-    (``query.hello``). Returns ``{node name: Flower node id}`` for the targets found.
+    not asked its name; every other connected node is asked once
+    (``query.hello``) for up to ``wait`` seconds. Each target gets the job
+    the moment it is named and has ``timeout`` seconds from then to reply,
+    so a missing node never delays the others. Returns ``({name: node id},
+    {name: reply})`` for the targets named and those that replied.
     """
-    deadline = time.monotonic() + wait
-    connected = set(grid.get_node_ids())
+    start = time.monotonic()
+    wait_until = start + wait
+    content = RecordDict({"job": ConfigRecord({"signed": signed_json})})
     named: dict[str, int] = {}
+    connected = set(grid.get_node_ids())
     for nid, name in (known or {}).items():
         if nid in connected and name in targets and name not in named:
             named[name] = nid
-    if all(t in named for t in targets):
-        return named
     asked: set[int] = set(named.values())
-    pending: dict[str, int] = {}
-    while True:
-        fresh = [nid for nid in grid.get_node_ids() if nid not in asked]
-        asked.update(fresh)
-        pending.update(_push(grid, [_message(nid, HELLO, RecordDict(), wait) for nid in fresh]))
-        for node_id, rep in _pull(grid, pending).items():
-            if rep.has_error() or "hello" not in rep.content:
-                log.warning("node id %s: no name in its hello reply", node_id)
-                continue
-            name = str(rep.content["hello"]["node"])
-            if name in named:
-                log.warning("two connected nodes call themselves %s; the first is used", name)
-                continue
-            named[name] = node_id
-        if all(t in named for t in targets) or time.monotonic() >= deadline:
-            return {t: named[t] for t in targets if t in named}
-        time.sleep(POLL)
-
-
-def collect(
-    grid: Grid, signed_json: str, nodes: dict[str, int], *, timeout: float
-) -> dict[str, Message]:
-    """Send the job to ``nodes`` and collect replies for up to ``timeout`` seconds, by node name."""
-    content = RecordDict({"job": ConfigRecord({"signed": signed_json})})
-    msgs = [_message(nid, JOB, content, timeout) for nid in nodes.values()]
-    pending = _push(grid, msgs)
-    by_id = {nid: name for name, nid in nodes.items()}
+    hellos: dict[str, int] = {}
+    jobs: dict[str, int] = {}
+    due: dict[str, float] = {}  # target name: when its reply is late
     got: dict[str, Message] = {}
-    deadline = time.monotonic() + timeout
+
+    def send_job() -> None:
+        fresh = [n for n in named if n not in due]
+        jobs.update(_push(grid, [_message(named[n], JOB, content, timeout) for n in fresh]))
+        for n in fresh:
+            due[n] = time.monotonic() + timeout
+
+    send_job()
     while True:
-        for node_id, rep in _pull(grid, pending).items():
+        now = time.monotonic()
+        if now < wait_until and not all(t in named for t in targets):
+            fresh_ids = [nid for nid in grid.get_node_ids() if nid not in asked]
+            asked.update(fresh_ids)
+            hello_ttl = wait_until - now
+            hellos.update(
+                _push(grid, [_message(i, HELLO, RecordDict(), hello_ttl) for i in fresh_ids])
+            )
+            for node_id, rep in _pull(grid, hellos).items():
+                if rep.has_error() or "hello" not in rep.content:
+                    log.warning("node id %s: no name in its hello reply", node_id)
+                    continue
+                name = str(rep.content["hello"]["node"])
+                if name in named:
+                    log.warning("two connected nodes call themselves %s; the first is used", name)
+                elif name in targets:
+                    named[name] = node_id
+            send_job()
+        by_id = {nid: name for name, nid in named.items()}
+        for node_id, rep in _pull(grid, jobs).items():
             got[by_id[node_id]] = rep
-        if not pending or time.monotonic() >= deadline:
-            return got
+        now = time.monotonic()
+        if all(t in got or (t in due and now >= due[t]) or (t not in named and now >= wait_until)
+               for t in targets):  # fmt: skip
+            return named, got
         time.sleep(POLL)
 
 
@@ -159,8 +172,7 @@ def run_job(
                 "partial": True, "nodes": [], "combined": None, "min_nodes": min_nodes,
                 "started_at": started.isoformat(), "seconds": round(time.monotonic() - t0, 3)}  # fmt: skip
     targets = list(dict.fromkeys(spec.targets))
-    nodes = identify(grid, targets, wait=wait, known=known)
-    got = collect(grid, signed_json, nodes, timeout=timeout) if nodes else {}
+    nodes, got = gather(grid, signed_json, targets, wait=wait, timeout=timeout, known=known)
     replies: list[dict[str, Any]] = []
     for name in targets:
         if name not in nodes:
@@ -186,4 +198,4 @@ def run_job(
             "started_at": started.isoformat(), "seconds": round(time.monotonic() - t0, 3)}  # fmt: skip
 
 
-__all__ = ["collect", "identify", "run_job"]
+__all__ = ["gather", "run_job"]
