@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
 import tomllib
 from pathlib import Path
 
@@ -50,3 +55,52 @@ def test_submit_with_no_job_file_exits_not_found(tmp_path: Path) -> None:
     )
     assert result.exit_code != 0
     assert "no such file" in str(result.exception)
+
+
+def _processes_naming(text: str) -> list[int]:
+    out = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmd = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode("utf-8", "replace")
+        except OSError:
+            continue
+        if text in cmd:
+            out.append(int(proc.name))
+    return out
+
+
+def test_node_serve_stopped_by_sigterm_leaves_no_supernode_behind(tmp_path: Path) -> None:
+    from medhaven.federation.jobs import generate_hub_keypair
+
+    _, public = generate_hub_keypair(tmp_path / "key")
+    config = tmp_path / f"node-{free_port()}" / "node.toml"
+    config.parent.mkdir()
+    config.write_text(
+        f'name = "n1"\ncdm = "cdm.duckdb"\nhub_public_key = "{public}"\n', encoding="utf-8"
+    )
+    serve = subprocess.Popen(
+        [str(Path(sys.executable).parent / "medhaven"), "node", "serve", "--config", str(config),
+         "--superlink", f"127.0.0.1:{free_port()}"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env={**os.environ, "FLWR_TELEMETRY_ENABLED": "0", "FLWR_DISABLE_UPDATE_CHECK": "1"},
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not [
+            p for p in _processes_naming(str(config)) if p != serve.pid
+        ]:
+            time.sleep(0.1)
+        supernodes = [p for p in _processes_naming(str(config)) if p != serve.pid]
+        assert supernodes, "the SuperNode did not start"
+        serve.send_signal(signal.SIGTERM)
+        serve.wait(30)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and set(supernodes) & set(_processes_naming(str(config))):
+            time.sleep(0.1)
+        assert not set(supernodes) & set(_processes_naming(str(config)))
+    finally:
+        if serve.poll() is None:
+            serve.kill()
+            serve.wait()

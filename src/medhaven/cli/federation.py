@@ -22,8 +22,9 @@ def superlink(
     port: int = typer.Option(9092, "--port", help="Port on 127.0.0.1 (Fleet, Control, runtime)."),
 ) -> None:
     """Run an insecure SuperLink on 127.0.0.1 until Ctrl-C (for one machine; use TLS across sites)."""
-    from medhaven.federation.processes import start_superlink
+    from medhaven.federation.processes import start_superlink, stop_on_sigterm
 
+    stop_on_sigterm()
     svc = start_superlink(work, port=port)
     typer.echo(f"SuperLink at {svc.address} (log: {svc.log_path})", err=True)
     try:

@@ -71,9 +71,10 @@ def serve(
     import time
 
     from medhaven.federation.node import NodeConfig
-    from medhaven.federation.processes import start_supernode
+    from medhaven.federation.processes import start_supernode, stop_on_sigterm
 
     node = NodeConfig.load(config)
+    stop_on_sigterm()
     where = work or node.base_dir / f".{node.name}-flower"
     svc = start_supernode(config, superlink=superlink, work=where, port=port or None)
     typer.echo(f"node {node.name}: SuperNode dialling {superlink} (log: {svc.log_path})", err=True)

@@ -161,6 +161,19 @@ def start_supernode(
     return svc
 
 
+def stop_on_sigterm() -> None:
+    """Turn SIGTERM into ``KeyboardInterrupt``, so a service's ``finally`` stops its children.
+
+    Flower children run in their own process groups: a parent killed without
+    running its cleanup would leave them behind.
+    """
+
+    def _raise(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _raise)
+
+
 def _toml_value(value: str | int | float) -> str:
     if isinstance(value, str):
         return json.dumps(value)  # a JSON string is a valid TOML basic string
@@ -279,6 +292,7 @@ __all__ = [
     "load_signed_job",
     "start_superlink",
     "start_supernode",
+    "stop_on_sigterm",
     "submit",
     "write_connection",
     "write_run_config",
