@@ -59,7 +59,11 @@ def _tool(name: str) -> str:
 def child_env(home: Path) -> dict[str, str]:
     """The environment of a Flower child: ours, telemetry and update check off, own FLWR_HOME."""
     home.mkdir(parents=True, exist_ok=True)
-    return {**os.environ, **CHILD_ENV, "FLWR_HOME": str(home)}
+    # Flower starts its own helpers (flower-superexec, flwr-serverapp, flwr-clientapp) by name:
+    # put this interpreter's scripts first on PATH, so a venv works without being activated.
+    scripts = str(Path(sys.executable).parent)
+    path = os.pathsep.join([scripts, os.environ.get("PATH", "")]).rstrip(os.pathsep)
+    return {**os.environ, **CHILD_ENV, "FLWR_HOME": str(home), "PATH": path}
 
 
 @dataclass
