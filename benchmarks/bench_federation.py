@@ -1,10 +1,10 @@
-"""Federated cohort count over 3 Flower SuperNodes on loopback against the same count run directly.
+"""Federated cohort count over Flower SuperNodes on loopback against the same count run directly.
 
 MedHaven: ``submit`` of a signed ``cohort_count`` job to a warm network (a
-SuperLink and three SuperNodes as real processes, node names cached),
-submit to result. Baseline: ``handle_job`` on each of the three nodes in
-turn, in this process (same checks, same CDMs, no network). Goal (issue 6):
-under 5 s wall for the federated count.
+SuperLink and N SuperNodes as real processes, node names cached), submit to
+result, for N = 3 and N = 10. Baseline: ``handle_job`` on each node in turn,
+in this process (same checks, same CDMs, no network). Goal (issue 6): under
+5 s wall for the federated count over 3 warm nodes.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import statistics
 import tempfile
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 from benchmarks.result import Result
@@ -26,12 +27,19 @@ from medhaven.synth.writer import CDM_FILE, write_hospitals
 KINDS = '["cohort_count", "characterize", "incidence"]'
 
 
-def run(scale: float) -> list[Result]:
-    """Median of three warm federated counts against the direct count on the same three CDMs."""
-    persons = max(200, int(2000 * scale))
+@dataclass
+class Measured:
+    warm: float
+    direct: float
+    cold: float
+    server: float
+
+
+def measure(nodes: int, persons: int) -> Measured:
+    """Cold start, then the median of three warm federated counts and of three direct ones."""
     with tempfile.TemporaryDirectory(prefix="bench-federation-") as tmp:
         work = Path(tmp)
-        write_hospitals(work / "h", hospitals=3, persons=persons, seed=11)
+        write_hospitals(work / "h", hospitals=nodes, persons=persons, seed=11)
         private, public = generate_hub_keypair(work / "key")
         key = load_private_key(private)
         configs = []
@@ -60,15 +68,16 @@ def run(scale: float) -> list[Result]:
             services += [start_supernode(p, superlink=link.address, work=work / "run")
                          for p in configs]  # fmt: skip
             cache = work / "nodes.json"
-            first = submit(signed(), superlink=link.address, min_nodes=3, wait_nodes=60,
+            first = submit(signed(), superlink=link.address, min_nodes=nodes, wait_nodes=120,
                            nodes_cache=cache)  # fmt: skip
             cold = time.perf_counter() - t0
             assert first["status"] == "completed", first
-            warm = []
+            warm, server = [], []
             for _ in range(3):
                 t = time.perf_counter()
-                doc = submit(signed(), superlink=link.address, min_nodes=3, nodes_cache=cache)
+                doc = submit(signed(), superlink=link.address, min_nodes=nodes, nodes_cache=cache)
                 warm.append(time.perf_counter() - t)
+                server.append(float(doc["seconds"]))
                 assert doc["combined"]["persons"] == first["combined"]["persons"]
         finally:
             for svc in services:
@@ -80,20 +89,21 @@ def run(scale: float) -> list[Result]:
             replies = [handle_job(job, NodeConfig.load(p)) for p in configs]
             direct.append(time.perf_counter() - t)
             assert combine_counts(replies)["persons"] == first["combined"]["persons"]
-    return [
-        Result(
-            "federation: cohort_count, 3 warm nodes (median of 3)",
-            statistics.median(warm),
-            "s",
-            "direct handle_job x3",
-            statistics.median(direct),
-            goal="< 5 s",
-            note=f"{persons} persons/node; server-side {doc['seconds']:.2f} s",
-        ),
-        Result(
-            "federation: cold start to first result, 3 nodes",
-            cold,
-            "s",
-            note="SuperLink + 3 SuperNodes + hello round + first count",
-        ),
-    ]
+    return Measured(statistics.median(warm), statistics.median(direct), cold,
+                    statistics.median(server))  # fmt: skip
+
+
+def run(scale: float) -> list[Result]:
+    """3 and 10 warm nodes against the direct count; cold start to the first result."""
+    persons = max(200, int(2000 * scale))
+    out = []
+    for nodes in (3, 10):
+        m = measure(nodes, persons)
+        out.append(Result(
+            f"federation: cohort_count, {nodes} warm nodes (median of 3)", m.warm, "s",
+            f"direct handle_job x{nodes}", m.direct, goal="< 5 s" if nodes == 3 else "",
+            note=f"{persons} persons/node; inside the ServerApp {m.server:.2f} s",
+        ))  # fmt: skip
+        out.append(Result(f"federation: cold start to first result, {nodes} nodes", m.cold,
+                          "s", note=f"SuperLink + {nodes} SuperNodes + hello round + first count"))  # fmt: skip
+    return out
