@@ -345,6 +345,45 @@ class AuditHead(Base):
     hash: Mapped[str] = mapped_column(String(64))
 
 
+class JobStatus(enum.StrEnum):
+    """Where a federated job stands at the hub."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    PARTIAL = "partial"
+    FAILED = "failed"
+    REFUSED = "refused"
+
+
+class Job(Base):
+    """A federated job: what was asked, the signed spec, per-node status, combined result.
+
+    ``result`` holds only what the nodes released (disclosure-controlled) and
+    its combination; never a row-level value.
+    """
+
+    __tablename__ = "hub_job"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    uid: Mapped[str] = mapped_column(String(64), unique=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("hub_project.id"), index=True)
+    grant_ids: Mapped[list[Any]]
+    kind: Mapped[str] = mapped_column(String(32))
+    parameters: Mapped[dict[str, Any]]
+    dataset_ids: Mapped[list[Any]]
+    targets: Mapped[list[Any]]
+    min_nodes: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    reason: Mapped[str | None] = mapped_column(Text)
+    node_status: Mapped[dict[str, Any]]
+    result: Mapped[dict[str, Any] | None]
+    signed_job: Mapped[str] = mapped_column(Text)
+    expires_at: Mapped[dt.datetime]
+    submitted_by: Mapped[int] = mapped_column(ForeignKey("hub_user.id"))
+    created_at: Mapped[dt.datetime]
+    updated_at: Mapped[dt.datetime]
+
+
 __all__ = [
     "AccessRequest",
     "AccessRequestDataset",
@@ -357,6 +396,8 @@ __all__ = [
     "DatasetStatus",
     "Decision",
     "Grant",
+    "Job",
+    "JobStatus",
     "Org",
     "OrgKind",
     "Project",

@@ -1,0 +1,511 @@
+"""Federated jobs at the hub: submit (governance checks, signing), dispatch, status, result.
+
+A job names a project, a kind, its parameters and the datasets to run on.
+The hub checks the caller is a member of the project and that each dataset is
+covered by an active grant of the project (:func:`.access.active_grant`),
+builds a :class:`~medhaven.federation.jobs.JobSpec` that expires, signs it with
+the hub's Ed25519 key (created on first use, mode 0600, in the hub's data
+directory) and stores it ``queued``. A :class:`Dispatcher` then runs it; the
+grants are checked again just before dispatch (a grant revoked or expired
+meanwhile makes the job ``refused``). The hub stores only what the nodes
+released (already disclosure-controlled) and its combination; never a
+row-level value. Every submit, refusal, dispatch and result is audited.
+
+The target node of a dataset is the node named like the dataset
+(``Dataset.name``): custodians publish a dataset under their node's name.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy import Select, select
+from sqlalchemy.orm import Session
+
+from medhaven.errors import ConfigError, Conflict, Forbidden, InvalidInput, MedHavenError, NotFound
+from medhaven.federation.combine import combine_counts
+from medhaven.federation.jobs import (
+    JOB_KINDS,
+    PRIVATE_KEY_FILE,
+    PUBLIC_KEY_FILE,
+    JobSpec,
+    generate_hub_keypair,
+    key_id_of,
+    load_private_key,
+    sign_job,
+)
+from medhaven.hub import audit
+from medhaven.hub.db import Database
+from medhaven.hub.models import Dataset, Job, JobStatus, Project, ProjectMember, Role
+from medhaven.hub.services.access import active_grant
+from medhaven.hub.services.common import Principal, now_utc
+from medhaven.hub.services.projects import get_visible, is_member
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TTL = dt.timedelta(hours=1)
+MAX_TTL = dt.timedelta(days=7)
+WITH_RESULT = frozenset({JobStatus.COMPLETED.value, JobStatus.PARTIAL.value})
+NO_DISPATCHER = (
+    "no SuperLink is configured at the hub (MEDHAVEN_HUB_SUPERLINK); the job waits queued"
+)
+_KEY_LOCK = threading.Lock()
+
+
+@dataclass(frozen=True)
+class JobRequest:
+    """What a researcher asks for."""
+
+    project_id: int
+    kind: str
+    parameters: dict[str, Any]
+    dataset_ids: list[int]
+    min_nodes: int = 1
+    ttl: dt.timedelta = DEFAULT_TTL
+
+
+class Dispatcher(Protocol):
+    """Runs one signed job on its target nodes; returns the result document.
+
+    The document has the shape of the Flower ServerApp's
+    (:func:`medhaven.federation.flower_app.dispatch.dispatch`): ``status``
+    (``completed``, ``partial`` or ``failed``), ``reason``, ``nodes`` (one
+    ``handle_job`` reply per target) and ``combined``.
+    """
+
+    def __call__(self, signed_job: str, *, min_nodes: int) -> dict[str, Any]: ...
+
+
+def hub_signing_key(keys_dir: Path) -> tuple[Ed25519PrivateKey, str]:
+    """The hub's private key and its id; a key pair is generated (0600) on first use."""
+    with _KEY_LOCK:
+        private = keys_dir / PRIVATE_KEY_FILE
+        if not private.exists() and not (keys_dir / PUBLIC_KEY_FILE).exists():
+            generate_hub_keypair(keys_dir)
+        key = load_private_key(private)
+    return key, key_id_of(key.public_key())
+
+
+def hub_public_key_path(keys_dir: Path) -> Path:
+    """Where the hub's public key is (what nodes are given as ``hub_public_key``)."""
+    return keys_dir / PUBLIC_KEY_FILE
+
+
+def _may_see(project: Project, principal: Principal) -> bool:
+    return is_member(project, principal.user_id) or principal.roles.has(Role.ADMIN)
+
+
+def _validate(req: JobRequest) -> list[int]:
+    if req.kind not in JOB_KINDS:
+        raise InvalidInput(f"kind: must be one of {', '.join(JOB_KINDS)}")
+    ids = sorted(set(req.dataset_ids))
+    if not ids:
+        raise InvalidInput("dataset_ids: at least one dataset is needed")
+    if not 1 <= req.min_nodes <= len(ids):
+        raise InvalidInput("min_nodes: must be between 1 and the number of datasets")
+    if not dt.timedelta(minutes=1) <= req.ttl <= MAX_TTL:
+        raise InvalidInput("ttl: must be between one minute and seven days")
+    return ids
+
+
+def _check(
+    session: Session, principal: Principal, req: JobRequest
+) -> tuple[Project, list[Dataset], list[int]]:
+    ids = _validate(req)
+    project = get_visible(session, principal, req.project_id)
+    if not is_member(project, principal.user_id):
+        raise Forbidden("only project members may submit jobs")
+    datasets = list(session.execute(select(Dataset).where(Dataset.id.in_(ids))).scalars())
+    missing = sorted(set(ids) - {d.id for d in datasets})
+    if missing:
+        raise NotFound(f"dataset {missing[0]} not found")
+    grants: list[int] = []
+    for d in sorted(datasets, key=lambda d: d.id):
+        grant = active_grant(session, project_id=project.id, dataset_id=d.id)
+        if grant is None:
+            raise Forbidden(f"dataset {d.id} is not covered by an active grant of the project")
+        grants.append(grant.id)
+    names = [d.name for d in datasets]
+    if len(set(names)) != len(names):
+        raise Conflict("two datasets of the job are served by the same node")
+    return project, sorted(datasets, key=lambda d: d.id), grants
+
+
+def _audit_refusal(db: Database, principal: Principal, req: JobRequest, exc: MedHavenError) -> None:
+    with db.unit() as session:
+        audit.record(
+            session,
+            actor=principal.actor,
+            action="job.refuse",
+            object_type="project",
+            object_id=req.project_id,
+            details={"reason": exc.message, "kind": str(req.kind)[:32]},
+        )
+
+
+def submit(
+    db: Database,
+    principal: Principal,
+    req: JobRequest,
+    *,
+    keys_dir: Path,
+    queued_reason: str | None = None,
+) -> Job:
+    """Check, sign and store a job ``queued``; a refusal is audited, then raised."""
+    try:
+        with db.unit() as session:
+            project, datasets, grants = _check(session, principal, req)
+            key, key_id = hub_signing_key(keys_dir)
+            now = now_utc()
+            uid = uuid.uuid4().hex
+            spec = JobSpec(
+                job_id=uid,
+                project=str(project.id),
+                grant_id=",".join(str(g) for g in grants),
+                kind=req.kind,  # type: ignore[arg-type]  # checked against JOB_KINDS
+                parameters=req.parameters,
+                targets=[d.name for d in datasets],
+                expires_at=now + req.ttl,
+                issued_at=now,
+            )
+            signed = sign_job(spec, key, key_id)
+            job = Job(
+                uid=uid,
+                project_id=project.id,
+                grant_ids=grants,
+                kind=req.kind,
+                parameters=req.parameters,
+                dataset_ids=[d.id for d in datasets],
+                targets=list(spec.targets),
+                min_nodes=req.min_nodes,
+                status=JobStatus.QUEUED.value,
+                reason=queued_reason,
+                node_status={n: {"status": "queued", "reason": None} for n in spec.targets},
+                result=None,
+                signed_job=signed.to_json(),
+                expires_at=spec.expires_at,
+                submitted_by=principal.user_id,
+                created_at=now,
+                updated_at=now,
+            )
+            session.add(job)
+            session.flush()
+            audit.record(
+                session,
+                actor=principal.actor,
+                action="job.submit",
+                object_type="job",
+                object_id=job.id,
+                details={"kind": job.kind, "grants": grants, "targets": job.targets},
+            )
+            return job
+    except (Forbidden, NotFound, Conflict, InvalidInput) as exc:
+        _audit_refusal(db, principal, req, exc)
+        raise
+
+
+def get_job(session: Session, principal: Principal, job_id: int) -> Job:
+    """A job of a project the caller is a member of (admins see every job)."""
+    job = session.get(Job, job_id)
+    if job is None:
+        raise NotFound(f"job {job_id} not found")
+    try:
+        project = get_visible(session, principal, job.project_id)
+    except NotFound:
+        raise NotFound(f"job {job_id} not found") from None
+    if not _may_see(project, principal):
+        raise NotFound(f"job {job_id} not found")
+    return job
+
+
+def list_jobs_query(
+    principal: Principal, *, project_id: int | None = None, status: str | None = None
+) -> Select[Any]:
+    """Jobs of the projects the caller is a member of (admins: all), newest first."""
+    stmt = select(Job)
+    if not principal.roles.has(Role.ADMIN):
+        mine = select(ProjectMember.project_id).where(ProjectMember.user_id == principal.user_id)
+        stmt = stmt.where(Job.project_id.in_(mine))
+    if project_id is not None:
+        stmt = stmt.where(Job.project_id == project_id)
+    if status is not None:
+        stmt = stmt.where(Job.status == status)
+    return stmt.order_by(Job.id.desc())
+
+
+def get_result(session: Session, principal: Principal, job_id: int) -> dict[str, Any]:
+    """The combined, released result of a completed or partial job."""
+    job = get_job(session, principal, job_id)
+    if job.status not in WITH_RESULT or job.result is None:
+        raise Conflict(f"job {job_id} has no result (status {job.status})")
+    return job.result
+
+
+def _lock(session: Session, job_id: int) -> Job:
+    job = session.execute(
+        select(Job)
+        .where(Job.id == job_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).scalar_one_or_none()
+    if job is None:
+        raise NotFound(f"job {job_id} not found")
+    return job
+
+
+def _finish(session: Session, job: Job, status: JobStatus, reason: str | None, actor: str) -> None:
+    job.status = status.value
+    job.reason = reason
+    job.updated_at = now_utc()
+    if status is JobStatus.REFUSED or status is JobStatus.FAILED:
+        job.node_status = {n: {"status": "not_sent", "reason": None} for n in job.targets}
+    audit.record(
+        session,
+        actor=actor,
+        action="job.refuse" if status is JobStatus.REFUSED else "job.result",
+        object_type="job",
+        object_id=job.id,
+        details={"status": status.value, "reason": reason},
+    )
+
+
+def start(db: Database, job_id: int, *, actor: str = "system:dispatcher") -> tuple[str, int] | None:
+    """Move a queued job to ``running`` after checking its grants again.
+
+    Returns the signed job and its ``min_nodes``, or None when it is not to run.
+
+    A grant revoked or expired since submission makes the job ``refused``
+    (audited); so does a spec that expired while queued.
+    """
+    with db.unit() as session:
+        job = _lock(session, job_id)
+        if job.status != JobStatus.QUEUED.value:
+            return None
+        now = now_utc()
+        if job.expires_at <= now:
+            _finish(
+                session, job, JobStatus.REFUSED, "the job expired before it was dispatched", actor
+            )
+            return None
+        for dataset_id, grant_id in zip(job.dataset_ids, job.grant_ids, strict=True):
+            grant = active_grant(session, project_id=job.project_id, dataset_id=dataset_id, at=now)
+            if grant is None or grant.id != grant_id:
+                reason = f"grant {grant_id} is no longer active (revoked or expired)"
+                _finish(session, job, JobStatus.REFUSED, reason, actor)
+                return None
+        job.status = JobStatus.RUNNING.value
+        job.reason = None
+        job.updated_at = now
+        job.node_status = {n: {"status": "running", "reason": None} for n in job.targets}
+        audit.record(
+            session, actor=actor, action="job.dispatch", object_type="job", object_id=job.id
+        )
+        return job.signed_job, job.min_nodes
+
+
+def _released(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """What the hub keeps: the combination, or each node's released result; never more."""
+    kind = doc.get("kind")
+    replies = [r for r in doc.get("nodes", []) if isinstance(r, dict)]
+    if kind == "cohort_count":
+        combined = doc.get("combined")
+        return dict(combined) if isinstance(combined, dict) else combine_counts(replies)
+    return {
+        "kind": kind,
+        "nodes": {str(r.get("node")): r.get("result") for r in replies if r.get("status") == "ok"},
+    }
+
+
+def record_result(
+    db: Database, job_id: int, doc: Mapping[str, Any], *, actor: str = "system:dispatcher"
+) -> Job:
+    """Store a dispatcher's result document: status, each node's status, the released result."""
+    status = str(doc.get("status"))
+    if status not in (JobStatus.COMPLETED.value, JobStatus.PARTIAL.value, JobStatus.FAILED.value):
+        status = JobStatus.FAILED.value
+    with db.unit() as session:
+        job = _lock(session, job_id)
+        nodes: dict[str, Any] = {n: {"status": "failed", "reason": "no reply"} for n in job.targets}
+        for reply in doc.get("nodes", []):
+            if isinstance(reply, dict) and reply.get("node") in nodes:
+                nodes[str(reply["node"])] = {
+                    "status": str(reply.get("status")),
+                    "reason": reply.get("reason"),
+                }
+        job.node_status = nodes
+        job.status = status
+        reason = doc.get("reason")
+        job.reason = str(reason)[:500] if reason else None
+        job.result = _released(doc) if status in WITH_RESULT else None
+        job.updated_at = now_utc()
+        audit.record(
+            session,
+            actor=actor,
+            action="job.result",
+            object_type="job",
+            object_id=job.id,
+            details={
+                "status": status,
+                "nodes": {n: v["status"] for n, v in nodes.items()},
+            },
+        )
+        return job
+
+
+def fail(db: Database, job_id: int, reason: str, *, actor: str = "system:dispatcher") -> None:
+    """Mark a running job failed (the dispatcher could not run it)."""
+    with db.unit() as session:
+        job = _lock(session, job_id)
+        if job.status == JobStatus.RUNNING.value:
+            _finish(session, job, JobStatus.FAILED, reason[:500], actor)
+
+
+def run(db: Database, job_id: int, dispatcher: Dispatcher) -> None:
+    """Start, dispatch and record one job; every outcome ends in a stored status."""
+    started = start(db, job_id)
+    if started is None:
+        return
+    signed, min_nodes = started
+    try:
+        doc = dispatcher(signed, min_nodes=min_nodes)
+    except MedHavenError as exc:
+        log.info("job %s: %s (%s)", job_id, exc.message, exc.detail)
+        fail(db, job_id, exc.message)
+        return
+    except Exception:
+        log.exception("job %s: the dispatcher failed", job_id)
+        fail(db, job_id, "internal error while dispatching (see the hub's log)")
+        return
+    record_result(db, job_id, doc)
+
+
+@dataclass
+class FlowerDispatcher:
+    """Runs jobs over a Flower SuperLink (:func:`medhaven.federation.processes.submit`)."""
+
+    superlink: str
+    timeout: float = 60.0
+    wait_nodes: float = 20.0
+    nodes_cache: Path | None = None
+
+    def __call__(self, signed_job: str, *, min_nodes: int) -> dict[str, Any]:
+        """Submit one run to the SuperLink and wait for its result document."""
+        from medhaven.federation.processes import submit as flower_submit
+
+        return flower_submit(
+            signed_job,
+            superlink=self.superlink,
+            min_nodes=min_nodes,
+            timeout=self.timeout,
+            wait_nodes=self.wait_nodes,
+            nodes_cache=self.nodes_cache,
+        )
+
+
+@dataclass
+class JobRunner:
+    """Submits jobs and dispatches them on background threads (the API returns at once).
+
+    Without a dispatcher jobs stay ``queued`` with :data:`NO_DISPATCHER` as reason.
+    """
+
+    db: Database
+    keys_dir: Path
+    dispatcher: Dispatcher | None = None
+    background: bool = True
+    _threads: list[threading.Thread] = field(default_factory=list)
+
+    def submit(self, principal: Principal, req: JobRequest) -> Job:
+        """Check, sign and store a job, then dispatch it (in the background)."""
+        reason = NO_DISPATCHER if self.dispatcher is None else None
+        job = submit(self.db, principal, req, keys_dir=self.keys_dir, queued_reason=reason)
+        if self.dispatcher is not None:
+            self.dispatch(job.id)
+        return job
+
+    def dispatch(self, job_id: int) -> None:
+        """Run a queued job now (on a thread when ``background``)."""
+        dispatcher = self.dispatcher
+        if dispatcher is None:
+            raise ConfigError(NO_DISPATCHER)
+        if not self.background:
+            run(self.db, job_id, dispatcher)
+            return
+        thread = threading.Thread(
+            target=run,
+            args=(self.db, job_id, dispatcher),
+            name=f"medhaven-job-{job_id}",
+            daemon=True,
+        )
+        self._threads = [t for t in self._threads if t.is_alive()]
+        self._threads.append(thread)
+        thread.start()
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Wait for the jobs being dispatched (tests, shutdown)."""
+        for thread in list(self._threads):
+            thread.join(timeout)
+
+
+def in_process_dispatcher(
+    handle: Callable[[str, str], dict[str, Any]], nodes: list[str]
+) -> Dispatcher:
+    """A dispatcher that hands the signed job to ``handle(signed_job, node)`` for each target.
+
+    For a hub and nodes in one process (tests, a single site): no transport,
+    the same result document as the ServerApp's.
+    """
+    known = set(nodes)
+
+    def dispatch(signed_job: str, *, min_nodes: int) -> dict[str, Any]:
+        from medhaven.federation.jobs import SignedJob
+
+        spec = SignedJob.from_json(signed_job).spec
+        replies: list[dict[str, Any]] = []
+        for name in dict.fromkeys(spec.targets):
+            if name not in known:
+                replies.append({"node": name, "job_id": spec.job_id, "status": "failed",
+                                "reason": f"node {name} is not connected", "result": None})  # fmt: skip
+                continue
+            replies.append(handle(signed_job, name))
+        ok = sum(1 for r in replies if r.get("status") == "ok")
+        status = "completed" if ok == len(replies) else "partial" if ok >= min_nodes else "failed"
+        return {
+            "job_id": spec.job_id,
+            "kind": spec.kind,
+            "status": status,
+            "reason": None if status != "failed" else f"{ok} of {len(replies)} nodes answered ok",
+            "nodes": replies,
+            "combined": combine_counts(replies) if spec.kind == "cohort_count" else None,
+        }
+
+    return dispatch
+
+
+__all__ = [
+    "DEFAULT_TTL",
+    "NO_DISPATCHER",
+    "Dispatcher",
+    "FlowerDispatcher",
+    "JobRequest",
+    "JobRunner",
+    "fail",
+    "get_job",
+    "get_result",
+    "hub_public_key_path",
+    "hub_signing_key",
+    "in_process_dispatcher",
+    "list_jobs_query",
+    "record_result",
+    "run",
+    "start",
+    "submit",
+]
