@@ -366,6 +366,52 @@ class HubClient:
         out: JSON = self._call("POST", f"/grants/{grant_id}/revoke", json={"reason": reason})
         return out
 
+    # jobs
+    def submit_job(
+        self,
+        *,
+        project_id: int,
+        kind: str,
+        dataset_ids: list[int],
+        parameters: JSON | None = None,
+        min_nodes: int = 1,
+        ttl_minutes: int = 60,
+    ) -> JSON:
+        """Submit a federated job; it comes back queued (dispatch runs at the hub)."""
+        body = {
+            "project_id": project_id,
+            "kind": kind,
+            "dataset_ids": dataset_ids,
+            "parameters": parameters or {},
+            "min_nodes": min_nodes,
+            "ttl_minutes": ttl_minutes,
+        }
+        out: JSON = self._call("POST", "/jobs", json=body)
+        return out
+
+    def jobs(
+        self,
+        *,
+        project_id: int | None = None,
+        status: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> JSON:
+        """Jobs of your projects, newest first."""
+        params = {"project_id": project_id, "status": status, "limit": limit, "offset": offset}
+        out: JSON = self._call("GET", "/jobs", params=params)
+        return out
+
+    def job(self, job_id: int) -> JSON:
+        """One job with each node's status."""
+        out: JSON = self._call("GET", f"/jobs/{job_id}")
+        return out
+
+    def job_result(self, job_id: int) -> JSON:
+        """The combined, released result of a completed or partial job."""
+        out: JSON = self._call("GET", f"/jobs/{job_id}/result")
+        return out
+
     # audit
     def audit_verify(self) -> JSON:
         """Verify the audit chain (admins)."""

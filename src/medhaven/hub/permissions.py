@@ -60,6 +60,10 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     f"GET {V1}/grants": PROJECT_LEADS | OVERSIGHT,
     f"GET {V1}/grants/{{grant_id}}": PROJECT_LEADS | OVERSIGHT,
     f"POST {V1}/grants/{{grant_id}}/revoke": frozenset({C, RV, A}),
+    f"POST {V1}/jobs": PROJECT_LEADS | {Role.STUDENT},
+    f"GET {V1}/jobs": EVERYONE,
+    f"GET {V1}/jobs/{{job_id}}": EVERYONE,
+    f"GET {V1}/jobs/{{job_id}}/result": EVERYONE,
     f"GET {V1}/audit": frozenset({A}),
     f"GET {V1}/audit/verify": frozenset({A}),
 }

@@ -395,6 +395,52 @@ class AuditVerifyPublic(BaseModel):
     problem: str | None
 
 
+JobKindName = Literal["cohort_count", "characterize", "incidence"]
+
+
+class JobCreate(BaseModel):
+    """A federated job to run under the project's active grants."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    project_id: int = Field(ge=1, le=MAX_ID)
+    kind: JobKindName
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    dataset_ids: list[Annotated[int, Field(ge=1, le=MAX_ID)]] = Field(min_length=1, max_length=100)
+    min_nodes: int = Field(default=1, ge=1, le=100)
+    ttl_minutes: int = Field(default=60, ge=1, le=7 * 24 * 60)
+
+
+class JobPublic(Public):
+    """A job as the hub holds it: what was asked, where, its status and each node's."""
+
+    id: int
+    uid: str
+    project_id: int
+    grant_ids: list[int]
+    kind: str
+    parameters: dict[str, Any]
+    dataset_ids: list[int]
+    targets: list[str]
+    min_nodes: int
+    status: str
+    reason: str | None
+    node_status: dict[str, Any]
+    expires_at: dt.datetime
+    submitted_by: int
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class JobResultPublic(BaseModel):
+    """The combined, released result of a completed or partial job."""
+
+    id: int
+    status: str
+    node_status: dict[str, Any]
+    result: dict[str, Any]
+
+
 __all__ = [
     "CDM_DOMAINS",
     "MAX_ID",
@@ -406,6 +452,10 @@ __all__ = [
     "DatasetUpdate",
     "ErrorResponse",
     "GrantPublic",
+    "JobCreate",
+    "JobKindName",
+    "JobPublic",
+    "JobResultPublic",
     "LoginIn",
     "MemberAdd",
     "ObjectId",

@@ -6,6 +6,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -14,12 +15,22 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from medhaven import __version__
 from medhaven.errors import CATALOGUE, MedHavenError
-from medhaven.hub.api import audit_routes, auth, datasets, grants, projects, requests, users
+from medhaven.hub.api import (
+    audit_routes,
+    auth,
+    datasets,
+    grants,
+    jobs,
+    projects,
+    requests,
+    users,
+)
 from medhaven.hub.api.deps import HubState, authorize
 from medhaven.hub.db import Database
 from medhaven.hub.permissions import V1
 from medhaven.hub.ratelimit import LoginLimiter
 from medhaven.hub.schemas import ErrorResponse
+from medhaven.hub.services.jobs import Dispatcher, FlowerDispatcher, JobRunner
 
 log = logging.getLogger(__name__)
 API_PREFIX = V1
@@ -40,6 +51,11 @@ class HubConfig:
     min_cell_count: int = 5
     secure_cookies: bool = True
     login_attempts_per_minute: int = 30
+    # jobs: the key directory (the hub's data dir) and how jobs reach the nodes; without a
+    # key directory jobs cannot be submitted, without a dispatcher they stay queued
+    keys_dir: Path | None = None
+    superlink: str | None = None
+    job_dispatcher: Dispatcher | None = None
 
 
 def error_json(code: str, message: str) -> JSONResponse:
@@ -86,6 +102,17 @@ def _install_error_handlers(app: FastAPI) -> None:
         return error_json("internal_error", "internal error; the operator's log has the detail")
 
 
+def _job_runner(config: HubConfig, db: Database) -> JobRunner | None:
+    if config.keys_dir is None:
+        return None
+    dispatcher = config.job_dispatcher
+    if dispatcher is None and config.superlink:
+        dispatcher = FlowerDispatcher(
+            config.superlink, nodes_cache=config.keys_dir / "flower-nodes.json"
+        )
+    return JobRunner(db, config.keys_dir, dispatcher)
+
+
 def create_app(config: HubConfig, *, database: Database | None = None) -> FastAPI:
     """A hub application; the database is migrated to head when it starts."""
     db = database or Database(config.database_url)
@@ -112,8 +139,9 @@ def create_app(config: HubConfig, *, database: Database | None = None) -> FastAP
         min_cell_count=config.min_cell_count,
         secure_cookies=config.secure_cookies,
         limiter=LoginLimiter(attempts=config.login_attempts_per_minute),
+        jobs=_job_runner(config, db),
     )
-    for module in (auth, users, datasets, projects, requests, grants, audit_routes):
+    for module in (auth, users, datasets, projects, requests, grants, jobs, audit_routes):
         # each router carries the full /api/v1 prefix itself, so the matched route's path is
         # the complete template the permission table is keyed by
         app.include_router(module.router, dependencies=[Depends(authorize)])

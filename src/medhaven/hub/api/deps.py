@@ -15,6 +15,7 @@ from medhaven.hub.ratelimit import LoginLimiter
 from medhaven.hub.schemas import MAX_ID
 from medhaven.hub.services import identity
 from medhaven.hub.services.common import MAX_LIMIT, Principal
+from medhaven.hub.services.jobs import JobRunner
 
 log = logging.getLogger(__name__)
 SESSION_COOKIE = "medhaven_session"
@@ -30,6 +31,7 @@ class HubState:
     min_cell_count: int
     secure_cookies: bool
     limiter: LoginLimiter
+    jobs: JobRunner | None = None  # None: jobs cannot be submitted (no key directory)
 
 
 def get_state(request: Request) -> HubState:
