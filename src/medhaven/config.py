@@ -43,6 +43,10 @@ class Settings(BaseSettings):
         default=True,
         description="Mark hub session cookies Secure (HTTPS only); switch off for plain-HTTP loopback.",
     )
+    hub_superlink: str | None = Field(
+        default=None,
+        description="Flower SuperLink (host:port) the hub dispatches jobs to; unset keeps jobs queued.",
+    )
     test_postgres_url: str | None = Field(
         default=None,
         description="PostgreSQL URL the test suite uses for its PostgreSQL runs.",

@@ -80,6 +80,8 @@ def serve(
         database_url=_url(data_dir, database_url_),
         min_cell_count=settings.min_cell_count,
         secure_cookies=settings.hub_secure_cookies and not insecure_cookies,
+        keys_dir=data_dir or settings.data_dir,  # the job-signing key lives with the hub's data
+        superlink=settings.hub_superlink,
     )
     application = create_app(config)
     sys.stderr.write(f"MedHaven hub on http://{host}:{port} (API /api/v1, docs /docs)\n")

@@ -23,6 +23,7 @@ from medhaven.cli import (
     hub_projects,
     hub_requests,
     hub_review,
+    jobs,
     node,
     synth,
 )
@@ -49,6 +50,7 @@ app.add_typer(hub_projects.app, name="projects")
 app.add_typer(hub_requests.app, name="requests")
 app.add_typer(hub_review.app, name="review")
 app.add_typer(hub_review.grants_app, name="grants")
+app.add_typer(jobs.app, name="jobs")
 app.add_typer(hub_datasets.app, name="datasets")
 app.add_typer(hub_admin.app, name="admin")
 app.add_typer(node.app, name="node")
