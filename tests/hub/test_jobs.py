@@ -287,3 +287,23 @@ def test_a_missing_node_gives_a_partial_job_flagged_per_node(
     # other users of the hub do not see the job at all
     with db.unit(readonly=True) as s:
         assert s.execute(jobs.list_jobs_query(_principal(db, world, "student"))).all() == []
+
+
+def test_a_hub_restart_fails_lost_runs_and_dispatches_queued_jobs(
+    db: Database, client: TestClient, world: World, hospitals: Hospitals
+) -> None:
+    g = _granted(client, world)
+    me = _principal(db, world, "researcher")
+    req = jobs.JobRequest(g["project"], "cohort_count", COUNT, g["datasets"])
+    before = jobs.JobRunner(db, hospitals.keys)  # no SuperLink yet: both stay queued
+    lost, waiting = before.submit(me, req), before.submit(me, req)
+    assert jobs.start(db, lost.id) is not None  # dispatched, then the hub died
+    calls = Calls(hospitals)
+    after = jobs.JobRunner(db, hospitals.keys, calls.dispatch)
+    assert after.resume() == {"failed": 1, "dispatched": 1}
+    after.wait(60)
+    gone = _job(db, lost.id)
+    assert gone.status == "failed" and gone.reason == jobs.LOST_RUN
+    assert {v["status"] for v in gone.node_status.values()} == {"unknown"}
+    assert _job(db, waiting.id).status == "completed" and calls.count == 3
+    assert "job.result" in _actions(db)[-4:]

@@ -119,6 +119,9 @@ def create_app(config: HubConfig, *, database: Database | None = None) -> FastAP
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        runner = _app.state.hub.jobs
+        if runner is not None:
+            runner.resume()
         yield
         if database is None:
             db.close()

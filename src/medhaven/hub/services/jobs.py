@@ -58,6 +58,7 @@ NO_DISPATCHER = (
     "no SuperLink is configured at the hub (MEDHAVEN_HUB_SUPERLINK); the job waits queued"
 )
 _KEY_LOCK = threading.Lock()
+LOST_RUN = "the hub restarted while the job ran; its result was lost (submit it again)"
 
 
 @dataclass(frozen=True)
@@ -265,8 +266,10 @@ def _finish(session: Session, job: Job, status: JobStatus, reason: str | None, a
     job.status = status.value
     job.reason = reason
     job.updated_at = now_utc()
-    if status is JobStatus.REFUSED or status is JobStatus.FAILED:
+    if status is JobStatus.REFUSED:
         job.node_status = {n: {"status": "not_sent", "reason": None} for n in job.targets}
+    else:  # the run failed or was lost: what each node did is not known at the hub
+        job.node_status = {n: {"status": "unknown", "reason": None} for n in job.targets}
     audit.record(
         session,
         actor=actor,
@@ -449,6 +452,29 @@ class JobRunner:
         self._threads.append(thread)
         thread.start()
 
+    def resume(self) -> dict[str, int]:
+        """After a hub (re)start: jobs left ``running`` end ``failed`` (their run was lost;
+        nodes answer a resent job from their record), queued ones are dispatched when a
+        dispatcher is configured. Returns how many of each."""
+        with self.db.unit(readonly=True) as session:
+            running = list(
+                session.execute(
+                    select(Job.id).where(Job.status == JobStatus.RUNNING.value)
+                ).scalars()
+            )
+            queued = list(
+                session.execute(
+                    select(Job.id).where(Job.status == JobStatus.QUEUED.value).order_by(Job.id)
+                ).scalars()
+            )
+        for job_id in running:
+            fail(self.db, job_id, LOST_RUN, actor="system:hub-start")
+        if self.dispatcher is None:
+            return {"failed": len(running), "dispatched": 0}
+        for job_id in queued:
+            self.dispatch(job_id)
+        return {"failed": len(running), "dispatched": len(queued)}
+
     def wait(self, timeout: float | None = None) -> None:
         """Wait for the jobs being dispatched (tests, shutdown)."""
         for thread in list(self._threads):
@@ -492,6 +518,7 @@ def in_process_dispatcher(
 
 __all__ = [
     "DEFAULT_TTL",
+    "LOST_RUN",
     "NO_DISPATCHER",
     "Dispatcher",
     "FlowerDispatcher",
