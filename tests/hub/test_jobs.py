@@ -133,10 +133,10 @@ def _own_counts(h: Hospitals) -> dict[str, Any]:
     key = load_private_key(h.keys / "hub_ed25519.pem")
     now = dt.datetime.now(dt.UTC)
     spec = JobSpec(job_id=f"own-{now.timestamp()}", project="own", grant_id="own",
-                   kind="cohort_count", parameters=COUNT, targets=NODES,
+                   kind="cohort_count", parameters=COUNT, targets=list(h.configs),
                    expires_at=now + dt.timedelta(minutes=5), issued_at=now)  # fmt: skip
     wire = sign_job(spec, key, "own").to_json()
-    return combine_counts([handle_job(wire, h.configs[n]) for n in NODES])
+    return combine_counts([handle_job(wire, c) for c in h.configs.values()])
 
 
 def test_submit_runs_in_the_background_to_completed_with_the_combined_counts(
