@@ -273,6 +273,7 @@ REFUSALS = {
     "other_node": (_signed(targets=["busan"]), "not a target"),
     "unaccepted_kind": (_signed(kind="incidence"), "does not accept incidence"),
     "revoked_grant": (_signed(grant_id="grant-revoked"), "revoked"),
+    "one_of_its_grants_revoked": (_signed(grant_id="grant-ok,grant-revoked"), "revoked"),
 }
 
 

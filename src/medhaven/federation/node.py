@@ -150,7 +150,10 @@ def verify_job(signed_json: str, config: NodeConfig, *, now: dt.datetime | None 
         raise Refused(f"node {config.name} is not a target of this job")
     if spec.kind not in config.accepted_kinds:
         raise Refused(f"this node does not accept {spec.kind} jobs")
-    if spec.grant_id in _revoked(config):
+    # A job under several grants (one per dataset, as the hub issues them) names them all,
+    # comma-separated; any one revoked refuses the job.
+    grants = {g.strip() for g in spec.grant_id.split(",") if g.strip()} | {spec.grant_id}
+    if grants & _revoked(config):
         raise Refused("the grant has been revoked")
     return spec
 
