@@ -15,6 +15,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import Engine, inspect, text
 
 from conftest import postgres_url
+from medhaven.errors import ConfigError
 from medhaven.hub.db import MIGRATIONS, Database, make_engine, migrate
 from medhaven.hub.models import Base
 
@@ -180,5 +181,22 @@ def test_upgrade_from_0001_keeps_decided_requests_per_dataset(empty_url: str) ->
         with engine.connect() as con:
             diff = compare_metadata(MigrationContext.configure(con), Base.metadata)
         assert diff == []
+    finally:
+        engine.dispose()
+
+
+def test_downgrade_below_0002_is_refused_with_a_clear_error(empty_url: str) -> None:
+    engine = make_engine(empty_url)
+    try:
+        _upgrade(engine, "0002")
+        cfg = Config()
+        cfg.set_main_option("script_location", str(MIGRATIONS))
+        with engine.connect() as con:
+            cfg.attributes["connection"] = con
+            with pytest.raises(ConfigError, match="cannot be downgraded below 0002"):
+                command.downgrade(cfg, "0001")
+            con.rollback()
+            version = con.execute(text("SELECT version_num FROM alembic_version")).scalar()
+        assert version is not None and version.startswith("0002")
     finally:
         engine.dispose()

@@ -18,6 +18,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+from medhaven.errors import ConfigError
+
 revision: str = "0002"
 down_revision: str | None = "0001"
 branch_labels: str | Sequence[str] | None = None
@@ -102,4 +104,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     """Not supported: per-dataset decisions cannot be folded back into one per request."""
-    raise NotImplementedError("the hub schema cannot be downgraded below 0002")
+    raise ConfigError(
+        "the hub schema cannot be downgraded below 0002: per-dataset decisions do not fold "
+        "back into one per request; restore a backup taken before the upgrade instead"
+    )
