@@ -47,6 +47,10 @@ class Settings(BaseSettings):
         default=None,
         description="Flower SuperLink (host:port) the hub dispatches jobs to; unset keeps jobs queued.",
     )
+    hub_superlink_ca: Path | None = Field(
+        default=None,
+        description="CA certificate of a SuperLink that serves TLS (from `medhaven federation certs`).",
+    )
     test_postgres_url: str | None = Field(
         default=None,
         description="PostgreSQL URL the test suite uses for its PostgreSQL runs.",

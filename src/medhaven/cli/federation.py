@@ -16,16 +16,98 @@ app = typer.Typer(
 )
 
 
+@app.command("certs")
+def certs(
+    out: Path = typer.Option(
+        ..., "--out", help="Directory for ca.crt, ca.key, server.pem, server.key."
+    ),
+    hosts: str = typer.Option(
+        "localhost,127.0.0.1",
+        "--hosts",
+        help="Names and IPs the SuperLink is dialled as (comma-separated).",
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the file paths as JSON."),
+) -> None:
+    """Create a private CA and a SuperLink certificate signed by it (keys mode 0600).
+
+    Give every node ``ca.crt``; keep ``ca.key`` and ``server.key`` on the hub.
+    """
+    from medhaven.federation.tls import generate_certs
+
+    files = generate_certs(out, hosts.split(","))
+    doc = {"ca_cert": str(files.ca_cert), "server_cert": str(files.server_cert),
+           "server_key": str(files.server_key), "ca_key": str(out / "ca.key")}  # fmt: skip
+    if as_json:
+        print_json(doc)
+    else:
+        typer.echo(f"CA certificate (give to every node): {files.ca_cert}")
+        typer.echo(f"SuperLink certificate and key: {files.server_cert}, {files.server_key}")
+
+
+@app.command("node-key")
+def node_key(
+    out: Path = typer.Option(..., "--out", help="Directory for NAME (private) and NAME.pub."),
+    name: str = typer.Option(..., "--name", help="The node's name (file name of the key)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the file paths as JSON."),
+) -> None:
+    """Create a node's ECDSA P-384 key pair (OpenSSH format) for SuperNode authentication.
+
+    The private key stays at the node (node.toml ``[transport] auth_key``);
+    the hub registers the public key (``federation register-node``).
+    """
+    from medhaven.federation.tls import generate_node_key
+
+    private, public = generate_node_key(out, name)
+    if as_json:
+        print_json({"private_key": str(private), "public_key": str(public)})
+    else:
+        typer.echo(f"private key (stays at the node): {private}")
+        typer.echo(f"public key (register at the hub): {public}")
+
+
+@app.command("register-node")
+def register_node(
+    superlink: str = typer.Option(..., "--superlink", help="The SuperLink as HOST:PORT."),
+    public_key: Path = typer.Option(..., "--public-key", help="The node's NAME.pub."),
+    name: str = typer.Option(..., "--name", help="The node's name."),
+    root_ca: Path = typer.Option(..., "--root-ca", help="The federation CA certificate (ca.crt)."),
+    work: Path = typer.Option(Path("."), "--work", help="Where Flower's CLI keeps its home."),
+    as_json: bool = typer.Option(False, "--json", help="Print Flower's answer as JSON."),
+) -> None:
+    """Register a node's public key at a SuperLink running with --supernode-auth."""
+    from medhaven.federation.processes import register_supernode
+
+    doc = register_supernode(public_key, superlink=superlink, name=name, root_ca=root_ca, work=work)
+    if as_json:
+        print_json(doc)
+    else:
+        typer.echo(f"node {name} registered (Flower node id {doc.get('node-id')})")
+
+
 @app.command("superlink")
 def superlink(
     work: Path = typer.Option(..., "--work", help="Flower's home and the SuperLink's log."),
-    port: int = typer.Option(9092, "--port", help="Port on 127.0.0.1 (Fleet, Control, runtime)."),
+    port: int = typer.Option(9092, "--port", help="Port (Fleet, Control, runtime)."),
+    host: str = typer.Option(
+        "127.0.0.1", "--host", help="Address to listen on (TLS beyond loopback)."
+    ),
+    tls_dir: Path | None = typer.Option(
+        None, "--tls-dir", help="Serve TLS with ca.crt, server.pem, server.key from this directory."
+    ),
+    supernode_auth: bool = typer.Option(
+        False, "--supernode-auth", help="Admit only registered SuperNodes (needs --tls-dir)."
+    ),
 ) -> None:
-    """Run an insecure SuperLink on 127.0.0.1 until Ctrl-C (for one machine; use TLS across sites)."""
+    """Run a SuperLink until Ctrl-C: insecure on 127.0.0.1, or with --tls-dir across sites."""
+    from medhaven.errors import InvalidInput
     from medhaven.federation.processes import start_superlink, stop_on_sigterm
+    from medhaven.federation.tls import TlsFiles
 
+    tls = TlsFiles.in_dir(tls_dir) if tls_dir is not None else None
+    if tls is None and host not in ("127.0.0.1", "localhost", "::1"):
+        raise InvalidInput(f"--host: {host} is not loopback: give --tls-dir (no insecure network)")
     stop_on_sigterm()
-    svc = start_superlink(work, port=port)
+    svc = start_superlink(work, port=port, host=host, tls=tls, supernode_auth=supernode_auth)
     typer.echo(f"SuperLink at {svc.address} (log: {svc.log_path})", err=True)
     try:
         while svc.alive():
@@ -51,6 +133,9 @@ def submit(
         help="JSON file remembering which Flower node is which hospital "
         "(saves a round on a warm network).",
     ),
+    root_ca: Path | None = typer.Option(
+        None, "--root-ca", help="The federation CA certificate, for a SuperLink serving TLS."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the whole result as JSON."),
 ) -> None:
     """Send a signed job to its target nodes through a running SuperLink; print the result.
@@ -63,7 +148,8 @@ def submit(
     from medhaven.federation.processes import submit as submit_job
 
     doc = submit_job(load_signed_job(job), superlink=superlink, min_nodes=min_nodes,
-                     timeout=timeout, wait_nodes=wait_nodes, nodes_cache=nodes_cache)  # fmt: skip
+                     timeout=timeout, wait_nodes=wait_nodes, nodes_cache=nodes_cache,
+                     root_ca=root_ca)  # fmt: skip
     if as_json:
         print_json(doc)
     else:

@@ -63,6 +63,14 @@ def serve(
     work: Path | None = typer.Option(
         None, "--work", help="Flower's home and logs (default: .<name>-flower next to node.toml)."
     ),
+    root_ca: Path | None = typer.Option(
+        None,
+        "--root-ca",
+        help="Federation CA certificate: dial with TLS ([transport] superlink_ca).",
+    ),
+    auth_key: Path | None = typer.Option(
+        None, "--auth-key", help="The node's private key for SuperNode auth ([transport] auth_key)."
+    ),
 ) -> None:
     """Run this node as a Flower SuperNode until Ctrl-C: it dials out to the hub, opens no port.
 
@@ -76,7 +84,8 @@ def serve(
     node = NodeConfig.load(config)
     stop_on_sigterm()
     where = work or node.base_dir / f".{node.name}-flower"
-    svc = start_supernode(config, superlink=superlink, work=where, port=port or None)
+    svc = start_supernode(config, superlink=superlink, work=where, port=port or None,
+                          root_ca=root_ca, auth_key=auth_key)  # fmt: skip
     typer.echo(f"node {node.name}: SuperNode dialling {superlink} (log: {svc.log_path})", err=True)
     try:
         while svc.alive():

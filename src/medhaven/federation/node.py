@@ -37,6 +37,20 @@ HELD_REASON = "held for release approval by the node's custodian"
 REPEAT_REASON = "answered before: the stored reply is sent again, nothing re-run"
 
 
+class NodeTransport(BaseModel):
+    """``[transport]`` in ``node.toml``: how the SuperNode dials the hub's SuperLink.
+
+    ``superlink_ca``: the federation CA certificate (TLS; none: insecure,
+    loopback only); ``auth_key``: the node's OpenSSH ECDSA private key for
+    SuperNode authentication (its public key is registered at the SuperLink).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    superlink_ca: Path | None = None
+    auth_key: Path | None = None
+
+
 class NodeConfig(BaseModel):
     """One node's identity, store and policy; relative paths are relative to the TOML file."""
 
@@ -54,6 +68,7 @@ class NodeConfig(BaseModel):
     release_queue: Path | None = None
     answered_jobs: Path | None = None
     privacy_budget: float | None = Field(default=None, gt=0)
+    transport: NodeTransport = Field(default_factory=NodeTransport)
     base_dir: Path = Field(default=Path("."), exclude=True)
 
     @model_validator(mode="after")
@@ -74,6 +89,12 @@ class NodeConfig(BaseModel):
                 updates[name] = fixed
         if not self.cdm.startswith(_URL) and not Path(self.cdm).is_absolute():
             updates["cdm"] = str(self.base_dir / self.cdm)
+        t = self.transport
+        if t.superlink_ca is not None or t.auth_key is not None:
+            updates["transport"] = NodeTransport(
+                superlink_ca=rel(t.superlink_ca) or t.superlink_ca,
+                auth_key=rel(t.auth_key) or t.auth_key,
+            )
         for k, v in updates.items():
             object.__setattr__(self, k, v)
         return self
@@ -321,6 +342,7 @@ def handle_job(signed_json: str, config: NodeConfig) -> dict[str, Any]:
 __all__ = [
     "HELD_REASON",
     "NodeConfig",
+    "NodeTransport",
     "Refused",
     "handle_job",
     "held_jobs",

@@ -19,6 +19,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -32,6 +33,7 @@ import httpx
 
 from medhaven.errors import InvalidInput, NotFound, TransportError
 from medhaven.federation.flower_app import APP_DIR
+from medhaven.federation.tls import TlsFiles
 
 CHILD_ENV = {"FLWR_TELEMETRY_ENABLED": "0", "FLWR_DISABLE_UPDATE_CHECK": "1"}
 CONNECTION = "medhaven"
@@ -121,20 +123,54 @@ def _spawn(name: str, cmd: Sequence[str], *, home: Path, log_path: Path) -> Serv
     return Service(name=name, proc=proc, log_path=log_path, _log=out)
 
 
-def start_superlink(work: Path, *, port: int | None = None, wait: float = 60.0) -> Service:
-    """Start an insecure SuperLink on ``127.0.0.1`` under ``work`` and wait for ``/health``."""
+def _readable(path: Path, what: str) -> str:
+    if not path.is_file():
+        raise NotFound(f"{what}: no such file {path}")
+    return str(path.resolve())
+
+
+def start_superlink(
+    work: Path,
+    *,
+    port: int | None = None,
+    wait: float = 60.0,
+    tls: TlsFiles | None = None,
+    supernode_auth: bool = False,
+    host: str = "127.0.0.1",
+) -> Service:
+    """Start a SuperLink on ``host`` under ``work`` and wait for ``/health``.
+
+    Without ``tls`` it is insecure (loopback only). With ``tls`` (CA,
+    certificate, key) it serves TLS; ``supernode_auth`` then admits only
+    SuperNodes whose public key was registered (:func:`register_supernode`).
+    """
+    if supernode_auth and tls is None:
+        raise InvalidInput("SuperNode authentication needs TLS (give the certificates)")
     port = port or free_port()
-    cmd = [_tool("flower-superlink"), "--insecure", "--host", "127.0.0.1", "--port", str(port),
+    if tls is None:
+        security = ["--insecure"]
+    else:
+        security = ["--ssl-ca-certfile", _readable(tls.ca_cert, "--tls-dir"),
+                    "--ssl-certfile", _readable(tls.server_cert, "--tls-dir"),
+                    "--ssl-keyfile", _readable(tls.server_key, "--tls-dir")]  # fmt: skip
+        if supernode_auth:
+            security.append("--enable-supernode-auth")
+    cmd = [_tool("flower-superlink"), *security, "--host", host, "--port", str(port),
            "--disable-runtime-dependency-installation"]  # fmt: skip
     svc = _spawn("superlink", cmd, home=work / "superlink-home", log_path=work / "superlink.log")
-    svc.address = f"127.0.0.1:{port}"
+    svc.address = f"{host}:{port}"
+    scheme = "http" if tls is None else "https"
+    verify: bool | ssl.SSLContext = True
+    if tls is not None:
+        verify = ssl.create_default_context(cafile=str(tls.ca_cert))
     deadline = time.monotonic() + wait
     while time.monotonic() < deadline:
         if not svc.alive():
             svc.stop()
             raise TransportError(f"the SuperLink exited at start (log: {svc.log_path})")
         try:
-            if httpx.get(f"http://{svc.address}/health", timeout=1.0).status_code == 200:
+            url = f"{scheme}://{svc.address}/health"
+            if httpx.get(url, timeout=1.0, verify=verify).status_code == 200:
                 return svc
         except httpx.HTTPError:
             pass
@@ -144,25 +180,65 @@ def start_superlink(work: Path, *, port: int | None = None, wait: float = 60.0) 
 
 
 def start_supernode(
-    config: Path, *, superlink: str, work: Path, port: int | None = None
+    config: Path,
+    *,
+    superlink: str,
+    work: Path,
+    port: int | None = None,
+    root_ca: Path | None = None,
+    auth_key: Path | None = None,
 ) -> Service:
     """Start a SuperNode for the node in ``config`` (``node.toml``), dialling ``superlink``.
 
     The config is checked first, so a bad one fails here with one line.
+    ``root_ca`` (the federation CA certificate) makes it dial with TLS, else
+    insecure (loopback only); ``auth_key`` is its OpenSSH ECDSA private key
+    for SuperNode authentication (the SuperLink must know the public key).
+    Arguments not given are taken from the node's ``[transport]`` table.
     """
     from medhaven.federation.node import NodeConfig
 
     node = NodeConfig.load(config)
+    root_ca = root_ca or node.transport.superlink_ca
+    auth_key = auth_key or node.transport.auth_key
     port = port or free_port()
     abs_config = str(config.resolve())
     if '"' in abs_config or "\\" in abs_config:
         raise InvalidInput(f"--config: {config}: the path may not hold quotes or backslashes")
-    cmd = [_tool("flower-supernode"), "--insecure", "--superlink", superlink,
+    if auth_key is not None and root_ca is None:
+        raise InvalidInput("SuperNode authentication needs TLS (give the CA certificate)")
+    security = ["--insecure"]
+    if root_ca is not None:
+        security = ["--root-certificates", _readable(root_ca, "--root-ca")]
+    if auth_key is not None:
+        security += ["--auth-supernode-private-key", _readable(auth_key, "--auth-key")]
+    cmd = [_tool("flower-supernode"), *security, "--superlink", superlink,
            "--port", str(port), "--node-config", f'config="{abs_config}"']  # fmt: skip
     home = work / f"supernode-{node.name}"
     svc = _spawn(f"supernode {node.name}", cmd, home=home, log_path=home / "supernode.log")
     svc.address = f"127.0.0.1:{port}"
     return svc
+
+
+def register_supernode(
+    public_key: Path, *, superlink: str, name: str, root_ca: Path, work: Path
+) -> dict[str, Any]:
+    """Register a SuperNode's public key at a SuperLink with authentication on.
+
+    Runs ``flwr supernode register KEY.pub CONNECTION --name NAME --format json``
+    (over TLS, verified against ``root_ca``); Flower's JSON answer.
+    """
+    key = _readable(public_key, "--public-key")
+    home = work / "flwr-register-home"
+    write_connection(home, superlink, root_ca=root_ca)
+    doc: dict[str, Any] = _flwr(["supernode", "register", key, CONNECTION, "--name", name,
+                                 "--format", "json"], home, 60)  # fmt: skip
+    if not doc.get("success", False):
+        text = str(doc.get("error-message", "the SuperLink refused the key"))
+        lines = [ln for ln in text.splitlines() if ln and not ln.startswith("Using SuperLink")]
+        raise TransportError(f"flwr supernode register failed at {superlink}: "
+                             f"{lines[0][:200] if lines else 'refused'}")  # fmt: skip
+    return doc
 
 
 def stop_on_sigterm() -> None:
@@ -190,11 +266,17 @@ def write_run_config(path: Path, values: dict[str, str | int | float]) -> None:
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
-def write_connection(home: Path, superlink: str) -> None:
-    """Name the SuperLink for the ``flwr`` CLI in ``$FLWR_HOME/config.toml`` (insecure, loopback)."""
+def write_connection(home: Path, superlink: str, *, root_ca: Path | None = None) -> None:
+    """Name the SuperLink for the ``flwr`` CLI in ``$FLWR_HOME/config.toml``.
+
+    Insecure (loopback) without ``root_ca``; with it, TLS verified against that CA.
+    """
     home.mkdir(parents=True, exist_ok=True)
+    security = "insecure = true"
+    if root_ca is not None:
+        security = f"root-certificates = {json.dumps(str(root_ca.resolve()))}"
     text = (f'[superlink]\ndefault = "{CONNECTION}"\n\n[superlink.{CONNECTION}]\n'
-            f"address = {json.dumps(superlink)}\ninsecure = true\n")  # fmt: skip
+            f"address = {json.dumps(superlink)}\n{security}\n")  # fmt: skip
     (home / "config.toml").write_text(text, encoding="utf-8")
 
 
@@ -228,8 +310,11 @@ def submit(
     timeout: float = 60.0,
     wait_nodes: float = 20.0,
     nodes_cache: Path | None = None,
+    root_ca: Path | None = None,
 ) -> dict[str, Any]:
     """Run one signed job over the SuperLink at ``superlink``; the ServerApp's result document.
+
+    ``root_ca``: the federation CA certificate, for a SuperLink that serves TLS.
 
     ``nodes_cache`` (a JSON file the ServerApp keeps) remembers which Flower
     node is which hospital, so a warm network skips the hello round.
@@ -242,7 +327,7 @@ def submit(
     with tempfile.TemporaryDirectory(prefix="medhaven-run-") as tmp:
         work = Path(tmp)
         home = work / "flwr-home"
-        write_connection(home, superlink)
+        write_connection(home, superlink, root_ca=root_ca)
         job_path, result_path = work / "job.json", work / "result.json"
         job_path.write_text(signed_job, encoding="utf-8")
         overrides = work / "run-config.toml"
@@ -294,6 +379,7 @@ __all__ = [
     "child_env",
     "free_port",
     "load_signed_job",
+    "register_supernode",
     "start_superlink",
     "start_supernode",
     "stop_on_sigterm",

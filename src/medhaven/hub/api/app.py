@@ -55,6 +55,7 @@ class HubConfig:
     # key directory jobs cannot be submitted, without a dispatcher they stay queued
     keys_dir: Path | None = None
     superlink: str | None = None
+    superlink_ca: Path | None = None  # the federation CA, when the SuperLink serves TLS
     job_dispatcher: Dispatcher | None = None
 
 
@@ -108,7 +109,9 @@ def _job_runner(config: HubConfig, db: Database) -> JobRunner | None:
     dispatcher = config.job_dispatcher
     if dispatcher is None and config.superlink:
         dispatcher = FlowerDispatcher(
-            config.superlink, nodes_cache=config.keys_dir / "flower-nodes.json"
+            config.superlink,
+            nodes_cache=config.keys_dir / "flower-nodes.json",
+            root_ca=config.superlink_ca,
         )
     return JobRunner(db, config.keys_dir, dispatcher)
 

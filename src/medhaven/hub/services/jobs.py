@@ -398,6 +398,7 @@ class FlowerDispatcher:
     timeout: float = 60.0
     wait_nodes: float = 20.0
     nodes_cache: Path | None = None
+    root_ca: Path | None = None  # the federation CA, when the SuperLink serves TLS
 
     def __call__(self, signed_job: str, *, min_nodes: int) -> dict[str, Any]:
         """Submit one run to the SuperLink and wait for its result document."""
@@ -410,6 +411,7 @@ class FlowerDispatcher:
             timeout=self.timeout,
             wait_nodes=self.wait_nodes,
             nodes_cache=self.nodes_cache,
+            root_ca=self.root_ca,
         )
 
 
