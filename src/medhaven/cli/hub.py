@@ -82,6 +82,7 @@ def serve(
         secure_cookies=settings.hub_secure_cookies and not insecure_cookies,
         keys_dir=data_dir or settings.data_dir,  # the job-signing key lives with the hub's data
         superlink=settings.hub_superlink,
+        superlink_ca=settings.hub_superlink_ca,
     )
     application = create_app(config)
     sys.stderr.write(f"MedHaven hub on http://{host}:{port} (API /api/v1, docs /docs)\n")
