@@ -135,6 +135,7 @@ def test_cli_prints_json_and_writes_the_summary(tmp_path: Path) -> None:
             "-c",
             MAIN,
             "demo",
+            "--data-only",
             "--out",
             str(out),
             "--persons",

@@ -11,7 +11,7 @@ from rich.table import Table
 
 from medhaven.cli.common import console, print_json
 from medhaven.demo import DemoReport, run_demo
-from medhaven.errors import CheckFailed
+from medhaven.errors import CheckFailed, InvalidInput
 
 OUTCOME_LABELS: dict[str, str] = {
     "readmission_30d": "readmit\n30 d",
@@ -64,20 +64,70 @@ def _table(report: DemoReport) -> Table:
     return view
 
 
+def wide_console() -> Console:
+    """Standard output: the terminal's width, or wide enough for every column when piped."""
+    out_console = Console()
+    return out_console if out_console.is_terminal else Console(width=150)
+
+
+def print_report(report: DemoReport) -> None:
+    """The per-hospital table on standard output."""
+    wide_console().print(_table(report))
+
+
 def demo(
     out: Path = typer.Option(
-        Path("var/demo"), "--out", help="Where the demo writes its hospitals and node stores."
+        Path("var/demo"), "--out", help="Where the demo keeps its hospitals, nodes and hub."
     ),
     hospitals: int = typer.Option(3, "--hospitals", help="Number of hospitals."),
     persons: int = typer.Option(2000, "--persons", help="Persons per hospital."),
     seed: int = typer.Option(42, "--seed", help="Random seed; the same seed gives the same data."),
+    smoke: bool = typer.Option(
+        False, "--smoke", help="Run one federated count and one characterization, then stop."
+    ),
+    fresh: bool = typer.Option(
+        False, "--fresh", help="Remove what an earlier demo wrote under --out and start again."
+    ),
+    port: int | None = typer.Option(
+        None, "--port", min=1, max=65535, help="The hub's port (default: a free one)."
+    ),
+    data_only: bool = typer.Option(
+        False,
+        "--data-only",
+        help="Only generate, load, check and summarise the node stores (no processes).",
+    ),
     postgres: str | None = typer.Option(
         None,
         "--postgres",
-        help="Load the nodes into this PostgreSQL server (one demo_<hospital> schema each, "
-        "dropped and re-created) instead of DuckDB files.",
+        help="With --data-only: load the nodes into this PostgreSQL server (one demo_<hospital> "
+        "schema each, dropped and re-created) instead of DuckDB files.",
     ),
-    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON on stdout."),
+    as_json: bool = typer.Option(False, "--json", help="Print the outcome as JSON on stdout."),
+) -> None:
+    """The whole system on generated hospitals: nodes, Flower, the hub, a first federated result.
+
+    Generates raw extracts, de-identifies them into each node's CDM, starts the
+    SuperLink, a SuperNode per hospital and the hub on loopback, seeds
+    organisations, users, a project and its grant, runs a federated count and
+    characterization as the researcher, prints the URL and the logins
+    (OUT/logins.json) and serves until Ctrl-C. A second run reuses the data.
+    --smoke stops after the two jobs and exits 0 only if every node was up and
+    both jobs completed. --data-only is the earlier data-only demo.
+    """
+    if data_only:
+        _data_only(out, hospitals=hospitals, persons=persons, seed=seed, postgres=postgres,
+                   as_json=as_json)  # fmt: skip
+        return
+    if postgres is not None:
+        raise InvalidInput("--postgres goes with --data-only (the full demo's nodes use DuckDB)")
+    from medhaven.cli.demo_run import run_system
+
+    run_system(out, hospitals=hospitals, persons=persons, seed=seed, smoke=smoke, fresh=fresh,
+               port=port, as_json=as_json)  # fmt: skip
+
+
+def _data_only(
+    out: Path, *, hospitals: int, persons: int, seed: int, postgres: str | None, as_json: bool
 ) -> None:
     """Generate hospitals, load each into its node store, run the quality checks, summarise.
 
@@ -85,6 +135,10 @@ def demo(
     OUT/nodes/<hospital>/cdm.duckdb (the node stores) and OUT/demo-summary.json.
     Exits 7 if any node fails its quality checks.
     """
+    from medhaven.demo_data import MANIFEST
+
+    if (out / MANIFEST).exists():
+        raise InvalidInput(f"--out {out} holds a full demo: use another --out for --data-only")
     with console.status("starting") as status:
         report = run_demo(
             out,
@@ -101,10 +155,7 @@ def demo(
     if as_json:
         print_json(report.to_dict())
     else:
-        out_console = Console()
-        if not out_console.is_terminal:  # piped or in CI: wide enough for every column
-            out_console = Console(width=150)
-        out_console.print(_table(report))
+        print_report(report)
         console.print(
             f"{sum(h.loaded_rows for h in report.hospitals):,} rows loaded into "
             f"{len(report.hospitals)} node stores in {report.seconds:.1f} s; summary: {summary}"
@@ -116,4 +167,4 @@ def demo(
         )
 
 
-__all__ = ["demo"]
+__all__ = ["demo", "print_report", "wide_console"]

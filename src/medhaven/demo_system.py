@@ -1,0 +1,222 @@
+"""The whole system on one machine: SuperLink, a SuperNode per hospital and the hub, as processes.
+
+:class:`DemoSystem` starts a Flower SuperLink, one SuperNode per node
+(``OUT/nodes/<node>/node.toml``) and the hub (``medhaven hub serve`` with
+``MEDHAVEN_HUB_SUPERLINK`` set, plain HTTP on loopback), each in its own
+process group with its log under ``OUT/run``, and waits until each is ready.
+:meth:`DemoSystem.stop` ends every process group; a failed start stops what
+was started and raises one line naming the log. ``OUT/run/services.json``
+lists the running process groups (for an operator, and for the tests).
+
+:func:`run_jobs` then works as the seeded researcher, over the hub's API
+only: a federated cohort count and a federated characterization of every
+dataset, each followed until it ends.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from medhaven.demo_data import DemoData, write_json
+from medhaven.demo_hub import HubSeed
+from medhaven.errors import MedHavenError, TransportError
+from medhaven.federation.processes import (
+    Service,
+    child_env,
+    free_port,
+    start_superlink,
+    start_supernode,
+)
+from medhaven.hub.client import HubClient
+
+StepFn = Callable[[str], None]
+SERVICES_FILE = "services.json"
+FINISHED = ("completed", "partial", "failed", "refused")
+#: The demo's federated questions, asked as the researcher.
+COUNT_PARAMETERS: dict[str, Any] = {"definition": "heart_failure_admission"}
+CHARACTERIZE_PARAMETERS: dict[str, Any] = {"scope": "dataset", "top": 5}
+
+
+@dataclass
+class DemoSystem:
+    """The running processes of one demo, and where the hub answers."""
+
+    data: DemoData
+    port: int | None = None
+    services: list[Service] = field(default_factory=list)
+    url: str = ""
+
+    @property
+    def run_dir(self) -> Path:
+        """Where the processes keep their homes and logs."""
+        return self.data.out / "run"
+
+    def _record(self) -> None:
+        doc = {"services": [{"name": s.name, "pgid": s.proc.pid, "log": str(s.log_path),
+                             "address": s.address} for s in self.services],
+               "url": self.url}  # fmt: skip
+        write_json(self.run_dir / SERVICES_FILE, doc)
+
+    def start(self, *, on_step: StepFn | None = None, wait: float = 90.0) -> None:
+        """Start the SuperLink, the SuperNodes and the hub; wait until they are ready."""
+        step = on_step or (lambda _what: None)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        # Flower node ids are new with every SuperLink: an old node-name cache would mislead it.
+        (self.data.hub_dir / "flower-nodes.json").unlink(missing_ok=True)
+        try:
+            step("starting the SuperLink")
+            link = start_superlink(self.run_dir, wait=wait)
+            self.services.append(link)
+            self._record()
+            for node in self.data.nodes:
+                step(f"starting the SuperNode of {node}")
+                svc = start_supernode(self.data.node_config(node), superlink=link.address,
+                                      work=self.run_dir)  # fmt: skip
+                self.services.append(svc)
+                self._record()
+            step("starting the hub")
+            self._start_hub(link.address, wait=wait)
+            self._record()
+            for svc in self.services:
+                if not svc.alive():
+                    raise TransportError(f"{svc.name} exited at start (log: {svc.log_path})")
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start_hub(self, superlink: str, *, wait: float) -> None:
+        port = self.port or free_port()
+        log_path = self.run_dir / "hub.log"
+        env = {**child_env(self.run_dir / "hub-home"), "MEDHAVEN_HUB_SUPERLINK": superlink}
+        cmd = [sys.executable, "-c", "from medhaven.cli.main import main; main()", "hub", "serve",
+               "--data-dir", str(self.data.hub_dir.resolve()), "--host", "127.0.0.1",
+               "--port", str(port), "--insecure-cookies"]  # fmt: skip
+        log = open(log_path, "ab")  # noqa: SIM115 - closed by Service.stop
+        proc = subprocess.Popen(  # noqa: S603 - this interpreter and fixed arguments
+            cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
+            start_new_session=True,
+        )  # fmt: skip
+        svc = Service(name="hub", proc=proc, log_path=log_path, address=f"127.0.0.1:{port}",
+                      _log=log)  # fmt: skip
+        self.services.append(svc)
+        self.url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            if not svc.alive():
+                raise TransportError(f"the hub exited at start (log: {log_path})")
+            try:
+                if httpx.get(f"{self.url}/openapi.json", timeout=2.0).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        raise TransportError(f"the hub did not answer within {wait:g} s (log: {log_path})")
+
+    def node_status(self) -> list[dict[str, str]]:
+        """Each node's SuperNode: ``up`` while its process runs, else ``exited``."""
+        out = []
+        for node in self.data.nodes:
+            svc = next((s for s in self.services if s.name == f"supernode {node}"), None)
+            out.append({"name": node, "status": "up" if svc and svc.alive() else "exited"})
+        return out
+
+    def dead(self) -> list[Service]:
+        """Services whose process has ended."""
+        return [s for s in self.services if not s.alive()]
+
+    def stop(self) -> None:
+        """Stop every process group (the hub first, the SuperLink last)."""
+        for svc in reversed(self.services):
+            with contextlib.suppress(OSError, subprocess.SubprocessError):
+                svc.stop()
+        self.services.clear()
+        (self.run_dir / SERVICES_FILE).unlink(missing_ok=True)
+
+
+def _follow(client: HubClient, job: dict[str, Any], *, timeout: float) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while job["status"] not in FINISHED and time.monotonic() < deadline:
+        time.sleep(0.5)
+        job = client.job(job["id"])
+    return job
+
+
+def _combined(result: dict[str, Any] | None) -> Any:
+    """The job's result as the hub released it (its combination, or each node's release)."""
+    return None if result is None else result.get("result")
+
+
+def run_jobs(
+    url: str, seed: HubSeed, *, on_step: StepFn | None = None, timeout: float = 240.0
+) -> list[dict[str, Any]]:
+    """As the researcher, over the hub API: a federated count and characterization, followed."""
+    step = on_step or (lambda _what: None)
+    who = seed.login("researcher")
+    done: list[dict[str, Any]] = []
+    with HubClient(url, timeout=60.0) as client:
+        client.login(who["email"], who["password"], name="demo")
+        ids = sorted(seed.datasets.values())
+        for kind, parameters in (("cohort_count", COUNT_PARAMETERS),
+                                 ("characterize", CHARACTERIZE_PARAMETERS)):  # fmt: skip
+            step(f"federated {kind} on {len(ids)} nodes (through the hub)")
+            started = time.perf_counter()
+            entry: dict[str, Any] = {"kind": kind, "parameters": parameters}
+            try:
+                job = client.submit_job(project_id=seed.project_id, kind=kind, dataset_ids=ids,
+                                        parameters=parameters, min_nodes=len(ids))  # fmt: skip
+                job = _follow(client, job, timeout=timeout)
+                result = client.job_result(job["id"]) if job["status"] in ("completed",
+                                                                           "partial") else None  # fmt: skip
+                entry.update(id=job["id"], status=job["status"], reason=job.get("reason"),
+                             nodes=job.get("node_status", {}),
+                             combined=_combined(result))  # fmt: skip
+            except MedHavenError as exc:
+                entry.update(status="failed", reason=exc.message, nodes={}, combined=None)
+            entry["seconds"] = round(time.perf_counter() - started, 2)
+            done.append(entry)
+    return done
+
+
+def smoke_document(
+    system: DemoSystem, jobs: list[dict[str, Any]], seconds: float
+) -> dict[str, Any]:
+    """The one JSON object of ``medhaven demo --smoke --json``."""
+    nodes = system.node_status()
+    ok = (
+        bool(nodes)
+        and all(n["status"] == "up" for n in nodes)
+        and len(jobs) == 2
+        and all(j["status"] == "completed" for j in jobs)
+    )
+    return {"ok": ok, "nodes": nodes, "jobs": jobs, "url": system.url,
+            "out": str(system.data.out), "reused": system.data.reused,
+            "notes": system.data.notes, "seconds": round(seconds, 2)}  # fmt: skip
+
+
+def read_services(out: Path) -> list[dict[str, Any]]:
+    """The process groups a running demo under ``out`` lists (empty when none runs)."""
+    path = out / "run" / SERVICES_FILE
+    if not path.is_file():
+        return []
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    return list(doc.get("services", []))
+
+
+__all__ = [
+    "CHARACTERIZE_PARAMETERS",
+    "COUNT_PARAMETERS",
+    "DemoSystem",
+    "read_services",
+    "run_jobs",
+    "smoke_document",
+]
