@@ -95,7 +95,9 @@ def serve(
     finally:
         svc.stop()
     if svc.proc.returncode not in (0, -2, -15, None):
-        raise TransportError(f"the SuperNode exited with code {svc.proc.returncode}")
+        code = svc.flower_exit_code()
+        flower = f" (Flower exit code {code}; 305: its key is not registered)" if code else ""
+        raise TransportError(f"the SuperNode exited with code {svc.proc.returncode}{flower}")
 
 
 @app.command("held")

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -103,6 +104,14 @@ class Service:
         if self._log is not None:
             self._log.close()
             self._log = None
+
+    def flower_exit_code(self) -> int | None:
+        """The exit code Flower reported in the log (e.g. 305: an unregistered SuperNode).
+
+        Flower's services print ``Exit Code: N`` and then exit with status 1.
+        """
+        found = re.findall(r"Exit Code: (\d+)", self.log_tail(20_000))
+        return int(found[-1]) if found else None
 
     def log_tail(self, chars: int = 2000) -> str:
         """The end of the process's log (for a developer; may name paths, never patient data)."""
