@@ -110,10 +110,8 @@ class TrainedModel:
         if self.kind == "lightgbm":
             import lightgbm as lgb
 
-            dense = (
-                X.toarray() if isinstance(X, sparse.spmatrix) else np.asarray(X, dtype=np.float64)
-            )
-            preds = [np.asarray(lgb.Booster(model_str=s).predict(dense), dtype=np.float64)
+            # LightGBM reads CSR rows directly
+            preds = [np.asarray(lgb.Booster(model_str=s).predict(X), dtype=np.float64)
                      for s in self.boosters]  # fmt: skip
             return np.asarray(np.mean(preds, axis=0), dtype=np.float64)
         return forward(self.weights, X)
