@@ -82,7 +82,7 @@ def test_newton_l2_fixes_a_feature_absent_everywhere(sites) -> None:
                             y=s.y, feature_ids=np.append(s.feature_ids, 10**9),
                             feature_names=[*s.feature_names, "never"], site=s.site)
              for s in sites]  # fmt: skip
-    with pytest.raises(InvalidInput, match="singular.*set l2 > 0"):
+    with pytest.raises(InvalidInput, match=r"singular.*set l2 > 0"):
         fit_newton(empty)
     model = fit_newton(empty, l2=1.0)
     assert model.training["converged"] and model.weights[0][-1, 0] == 0.0
