@@ -3,7 +3,7 @@
 Each line holds ``seq``, ``at``, the job's id, kind, project and grant, the
 outcome and a one-line reason, then ``prev_hash`` and ``hash``. The hash is
 the SHA-256 of the line's canonical JSON without ``hash`` (the hub's
-:func:`medhaven.hub.audit.canonical`), so editing, removing or reordering a
+:func:`medhaven.hub.chain.canonical`), so editing, removing or reordering a
 line breaks the chain there. Appends take an exclusive ``flock`` on the file
 so that two processes on one node cannot interleave. Never a patient value:
 entries carry ids, names and outcomes only.
@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from medhaven.errors import StoreError
-from medhaven.hub.audit import GENESIS, VerifyResult, canonical
+from medhaven.hub.chain import GENESIS, VerifyResult, canonical
 
 FIELDS = ("job_id", "kind", "project", "grant_id", "outcome", "reason")
 

@@ -13,22 +13,13 @@ import datetime as dt
 import hashlib
 import json
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from medhaven.hub.chain import GENESIS, VerifyResult, canonical
 from medhaven.hub.models import AuditEntry, AuditHead
-
-GENESIS = "0" * 64
-
-
-def canonical(details: Mapping[str, Any]) -> str:
-    """Details as canonical JSON (sorted keys, no spaces): the exact text that is hashed."""
-    return json.dumps(
-        details, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
-    )
 
 
 def entry_hash(
@@ -103,25 +94,6 @@ def record(
     head.hash = digest
     session.flush()
     return entry
-
-
-@dataclass(frozen=True)
-class VerifyResult:
-    """The outcome of walking the chain: intact, or the first entry that is wrong and why."""
-
-    intact: bool
-    entries: int
-    first_bad_seq: int | None = None
-    problem: str | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        """A JSON-ready form."""
-        return {
-            "intact": self.intact,
-            "entries": self.entries,
-            "first_bad_seq": self.first_bad_seq,
-            "problem": self.problem,
-        }
 
 
 def verify(session: Session) -> VerifyResult:
