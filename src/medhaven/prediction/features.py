@@ -135,6 +135,14 @@ class _Builder:
         self.ids: list[npt.NDArray[np.int64]] = []
         self.vals: list[npt.NDArray[np.float64]] = []
         self.kinds: dict[int, str] = {}  # analysis id -> name prefix
+        self.candidates: list[npt.NDArray[np.int64]] = []  # every id used (few, to sort)
+        self._unique = np.zeros(0, np.int64)
+        self._inverse = np.zeros(0, np.int64)
+
+    def concepts(self, concepts: npt.NDArray[np.int64]) -> None:
+        """Declare the concept column the next ``add`` calls use (sorted once, not per call)."""
+        self._unique, inverse = np.unique(concepts, return_inverse=True)
+        self._inverse = inverse.ravel()
 
     def add(self, rows: npt.NDArray[np.int64], concepts: npt.NDArray[np.int64], analysis: int,
             values: npt.NDArray[np.float64], mask: npt.NDArray[np.bool_], name: str) -> None:  # fmt: skip
@@ -143,6 +151,8 @@ class _Builder:
         self.rows.append(rows[mask])
         self.ids.append(concepts[mask] * 1000 + analysis)
         self.vals.append(values[mask].astype(np.float64))
+        present = np.bincount(self._inverse[mask], minlength=self._unique.size) > 0
+        self.candidates.append(self._unique[present] * 1000 + analysis)
         self.kinds[analysis] = name
 
 
@@ -165,6 +175,7 @@ def _domain(store: CdmStore, pop: str, domain: str, spec: FeatureSpec, b: _Build
         return
     rows = _ints(t, 0)
     concepts = _ints(t, 1)
+    b.concepts(concepts)
     k = len(spec.windows)
     for j, w in enumerate(spec.windows, start=1):
         n = _floats(t, 1 + j)
@@ -254,24 +265,29 @@ def extract_features(
     rows = np.arange(n, dtype=np.int64)
     if spec.demographics:
         ones, every = np.ones(n), np.ones(n, dtype=bool)
+        b.concepts(gender)
         b.add(rows, gender, SEX_ANALYSIS, ones, every, "sex")
+        b.concepts(age // 5)
         b.add(rows, age // 5, AGE_GROUP_ANALYSIS, ones, every, "age group")
     all_rows = np.concatenate(b.rows) if b.rows else np.zeros(0, np.int64)
     all_ids = np.concatenate(b.ids) if b.ids else np.zeros(0, np.int64)
     all_vals = np.concatenate(b.vals) if b.vals else np.zeros(0, np.float64)
-    feature_ids, cols = np.unique(all_ids, return_inverse=True)
-    X = sparse.csr_matrix((all_vals, (all_rows, cols.ravel())), shape=(n, feature_ids.size))
+    feature_ids = np.unique(np.concatenate(b.candidates)) if b.candidates else all_ids
+    cols = np.searchsorted(feature_ids, all_ids)
+    X = sparse.csr_matrix((all_vals, (all_rows, cols)), shape=(n, feature_ids.size))
     X.sum_duplicates()
     X.eliminate_zeros()
     X.sort_indices()
     concept_names = _concept_names(store, np.concatenate([feature_ids // 1000, gender]))
     names = [_feature_name(int(f), b, concept_names) for f in feature_ids]
-    labels = np.array([_gender_label(int(g), concept_names) for g in gender], dtype=np.str_)
-    bands = np.array([f"{10 * (a // 10)}-{10 * (a // 10) + 9}" for a in age.tolist()],
-                     dtype=np.str_)  # fmt: skip
+    genders, g_inv = np.unique(gender, return_inverse=True)
+    labels = np.array([_gender_label(int(g), concept_names) for g in genders], dtype=np.str_)
+    decades, d_inv = np.unique(age // 10, return_inverse=True)
+    bands = np.array([f"{10 * d}-{10 * d + 9}" for d in decades.tolist()], dtype=np.str_)
     return PredictionData(X=X, y=population.label.astype(np.int8),
                           feature_ids=feature_ids.astype(np.int64), feature_names=names,
-                          subgroups={"sex": labels, "age_group": bands}, site=site,
+                          subgroups={"sex": labels[g_inv.ravel()],
+                                     "age_group": bands[d_inv.ravel()]}, site=site,
                           attrition=list(population.attrition))  # fmt: skip
 
 

@@ -17,7 +17,7 @@ from flwr.app import ConfigRecord, Message, RecordDict
 from flwr.serverapp import Grid
 
 from medhaven.errors import MedHavenError
-from medhaven.federation.combine import combine_counts
+from medhaven.federation.combine import combine
 from medhaven.federation.jobs import SignedJob
 
 log = logging.getLogger("medhaven.federation.flower_app")
@@ -190,7 +190,7 @@ def run_job(
                 known[nid] = name
     ok = sum(1 for r in replies if r.get("status") == "ok")
     status = "completed" if ok == len(targets) else "partial" if ok >= min_nodes else "failed"
-    combined = combine_counts(replies) if spec.kind == "cohort_count" else None
+    combined = combine(spec.kind, replies)
     return {"job_id": spec.job_id, "kind": spec.kind, "status": status,
             "reason": None if status != "failed" else f"{ok} of {len(targets)} nodes answered ok; "
             f"at least {min_nodes} needed", "partial": status != "completed",

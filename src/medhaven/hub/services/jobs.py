@@ -31,7 +31,7 @@ from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from medhaven.errors import ConfigError, Conflict, Forbidden, InvalidInput, MedHavenError, NotFound
-from medhaven.federation.combine import combine_counts
+from medhaven.federation.combine import combine, combine_counts
 from medhaven.federation.jobs import (
     JOB_KINDS,
     PRIVATE_KEY_FILE,
@@ -315,7 +315,11 @@ def start(db: Database, job_id: int, *, actor: str = "system:dispatcher") -> tup
 
 
 def _released(doc: Mapping[str, Any]) -> dict[str, Any]:
-    """What the hub keeps: the combination, or each node's released result; never more."""
+    """What the hub keeps: the combination and each node's released result; never more.
+
+    The combination is recomputed here from the nodes' released results (a
+    dispatcher's own ``combined`` is not trusted for characterize/incidence).
+    """
     kind = doc.get("kind")
     replies = [r for r in doc.get("nodes", []) if isinstance(r, dict)]
     if kind == "cohort_count":
@@ -324,6 +328,7 @@ def _released(doc: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "kind": kind,
         "nodes": {str(r.get("node")): r.get("result") for r in replies if r.get("status") == "ok"},
+        "combined": combine(str(kind), replies),
     }
 
 
@@ -512,7 +517,7 @@ def in_process_dispatcher(
             "status": status,
             "reason": None if status != "failed" else f"{ok} of {len(replies)} nodes answered ok",
             "nodes": replies,
-            "combined": combine_counts(replies) if spec.kind == "cohort_count" else None,
+            "combined": combine(spec.kind, replies),
         }
 
     return dispatch
