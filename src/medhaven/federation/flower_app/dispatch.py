@@ -69,6 +69,13 @@ def gather(
     the moment it is named and has ``timeout`` seconds from then to reply,
     so a missing node never delays the others. Returns ``({name: node id},
     {name: reply})`` for the targets named and those that replied.
+
+    A SuperNode restarted mid-job comes back under a new Flower node id:
+    while a target has not replied, every node that appears is asked its
+    name, and a target whose node id left (or that answers hello from a new
+    id) gets the same signed job again at its new id, with ``timeout``
+    seconds from then. The node answers a job id it already answered from
+    its record, so nothing runs twice and nothing is lost.
     """
     start = time.monotonic()
     wait_until = start + wait
@@ -80,23 +87,51 @@ def gather(
             named[name] = nid
     asked: set[int] = set(named.values())
     hellos: dict[str, int] = {}
-    jobs: dict[str, int] = {}
+    jobs: dict[str, int] = {}  # message id: node id
+    sent: dict[str, int] = {}  # target name: the node id it was last sent to
     due: dict[str, float] = {}  # target name: when its reply is late
     got: dict[str, Message] = {}
 
     def send_job() -> None:
-        fresh = [n for n in named if n not in due]
+        fresh = [n for n in named if n not in got and sent.get(n) != named[n]]
+        for n in fresh:
+            if n in sent:  # a restarted node: forget the message to its old id
+                for mid in [m for m, nid in jobs.items() if nid == sent[n]]:
+                    del jobs[mid]
+                log.warning("node %s is back under a new node id: the job is sent again", n)
         jobs.update(_push(grid, [_message(named[n], JOB, content, timeout) for n in fresh]))
         for n in fresh:
+            sent[n] = named[n]
             due[n] = time.monotonic() + timeout
 
+    def hello(name: str, node_id: int) -> None:
+        if name not in targets or name in got:
+            return
+        if name in named and named[name] != node_id and sent.get(name) != named[name]:
+            log.warning("two connected nodes call themselves %s; the first is used", name)
+            return
+        named[name] = node_id  # new, or the same node restarted under a new id
+
     send_job()
+    look_again = 0.0
     while True:
         now = time.monotonic()
-        if now < wait_until and not all(t in named for t in targets):
-            fresh_ids = [nid for nid in grid.get_node_ids() if nid not in asked]
+        open_targets = [t for t in targets if t not in got]
+        if (
+            open_targets
+            and now >= look_again
+            and (now < wait_until or any(t in due for t in open_targets))
+        ):
+            # naming: look every poll; all named: look for restarted nodes twice a second
+            look_again = now + (0.0 if any(t not in named for t in open_targets) else 0.5)
+            connected = set(grid.get_node_ids())
+            for t in open_targets:
+                if t in named and named[t] not in connected:
+                    log.warning("node %s left before replying; waiting for it to return", t)
+                    del named[t]
+            fresh_ids = [nid for nid in connected if nid not in asked]
             asked.update(fresh_ids)
-            hello_ttl = wait_until - now
+            hello_ttl = max([wait_until, *due.values()]) - now
             hellos.update(
                 _push(grid, [_message(i, HELLO, RecordDict(), hello_ttl) for i in fresh_ids])
             )
@@ -104,19 +139,16 @@ def gather(
                 if rep.has_error() or "hello" not in rep.content:
                     log.warning("node id %s: no name in its hello reply", node_id)
                     continue
-                name = str(rep.content["hello"]["node"])
-                if name in named:
-                    log.warning("two connected nodes call themselves %s; the first is used", name)
-                elif name in targets:
-                    named[name] = node_id
+                hello(str(rep.content["hello"]["node"]), node_id)
             send_job()
-        by_id = {nid: name for name, nid in named.items()}
+        by_id = {nid: name for name, nid in sent.items()}
         for node_id, rep in _pull(grid, jobs).items():
-            got[by_id[node_id]] = rep
+            if node_id in by_id:
+                got[by_id[node_id]] = rep
         now = time.monotonic()
-        if all(t in got or (t in due and now >= due[t]) or (t not in named and now >= wait_until)
+        if all(t in got or (t in due and now >= due[t]) or (t not in due and now >= wait_until)
                for t in targets):  # fmt: skip
-            return named, got
+            return {**sent, **named}, got
         time.sleep(POLL)
 
 

@@ -35,6 +35,13 @@ def write_result(path: Path, doc: dict[str, Any]) -> None:
 def main(grid: Grid, context: Context) -> None:
     """Read the run config, dispatch the job, write the result."""
     cfg = context.run_config
+    spool = str(cfg.get("spool-dir", ""))
+    if spool:
+        from medhaven.federation.flower_app.session import serve
+
+        serve(grid, Path(spool), run_id=context.run_id,
+              idle_limit=float(cfg.get("idle-limit", 3600.0)))  # fmt: skip
+        return
     result_path = Path(str(cfg["result-path"]))
     signed_json = Path(str(cfg["job-path"])).read_text(encoding="utf-8")
     cache = Path(str(cfg["nodes-cache"])) if str(cfg.get("nodes-cache", "")) else None

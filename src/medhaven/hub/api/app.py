@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from medhaven import __version__
 from medhaven.errors import CATALOGUE, MedHavenError
+from medhaven.federation.network import NetworkDispatcher
 from medhaven.hub.api import (
     audit_routes,
     auth,
@@ -30,7 +31,7 @@ from medhaven.hub.db import Database
 from medhaven.hub.permissions import V1
 from medhaven.hub.ratelimit import LoginLimiter
 from medhaven.hub.schemas import ErrorResponse
-from medhaven.hub.services.jobs import Dispatcher, FlowerDispatcher, JobRunner
+from medhaven.hub.services.jobs import Dispatcher, JobRunner
 
 log = logging.getLogger(__name__)
 API_PREFIX = V1
@@ -108,9 +109,11 @@ def _job_runner(config: HubConfig, db: Database) -> JobRunner | None:
         return None
     dispatcher = config.job_dispatcher
     if dispatcher is None and config.superlink:
-        dispatcher = FlowerDispatcher(
+        # one long-lived Flower run serves every job through a spool in the data dir; it
+        # outlives a hub restart, so jobs left running are resumed (federation/network.py)
+        dispatcher = NetworkDispatcher(
             config.superlink,
-            nodes_cache=config.keys_dir / "flower-nodes.json",
+            config.keys_dir / "flower-session",
             root_ca=config.superlink_ca,
         )
     return JobRunner(db, config.keys_dir, dispatcher)

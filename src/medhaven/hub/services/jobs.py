@@ -59,6 +59,7 @@ NO_DISPATCHER = (
 )
 _KEY_LOCK = threading.Lock()
 LOST_RUN = "the hub restarted while the job ran; its result was lost (submit it again)"
+EXPIRED_RUN = "the hub restarted while the job ran and the job expired before it could be resumed"
 
 
 @dataclass(frozen=True)
@@ -382,6 +383,33 @@ def run(db: Database, job_id: int, dispatcher: Dispatcher) -> None:
     if started is None:
         return
     signed, min_nodes = started
+    _dispatch(db, job_id, dispatcher, signed, min_nodes)
+
+
+def resume_run(db: Database, job_id: int, dispatcher: Dispatcher) -> None:
+    """Take up a job left ``running`` by a hub that stopped: the same signed job, again.
+
+    A resumable dispatcher (the network session's) returns the result the
+    session already has, waits for the job still in flight, or sends it
+    again (nodes answer a job id they answered from their record). A job
+    that expired meanwhile ends ``failed`` (:data:`EXPIRED_RUN`).
+    """
+    with db.unit(readonly=True) as session:
+        job = session.get(Job, job_id)
+        if job is None or job.status != JobStatus.RUNNING.value:
+            return
+        signed, min_nodes, expires_at = job.signed_job, job.min_nodes, job.expires_at
+    if expires_at.tzinfo is None:  # SQLite hands back naive UTC
+        expires_at = expires_at.replace(tzinfo=dt.UTC)
+    if expires_at <= now_utc():
+        fail(db, job_id, EXPIRED_RUN, actor="system:hub-start")
+        return
+    _dispatch(db, job_id, dispatcher, signed, min_nodes)
+
+
+def _dispatch(
+    db: Database, job_id: int, dispatcher: Dispatcher, signed: str, min_nodes: int
+) -> None:
     try:
         doc = dispatcher(signed, min_nodes=min_nodes)
     except MedHavenError as exc:
@@ -441,16 +469,19 @@ class JobRunner:
             self.dispatch(job.id)
         return job
 
-    def dispatch(self, job_id: int) -> None:
-        """Run a queued job now (on a thread when ``background``)."""
+    def dispatch(
+        self, job_id: int, *, how: Callable[[Database, int, Dispatcher], None] = run
+    ) -> None:
+        """Run a queued job now (on a thread when ``background``); ``how``: :func:`run` or
+        :func:`resume_run`."""
         dispatcher = self.dispatcher
         if dispatcher is None:
             raise ConfigError(NO_DISPATCHER)
         if not self.background:
-            run(self.db, job_id, dispatcher)
+            how(self.db, job_id, dispatcher)
             return
         thread = threading.Thread(
-            target=run,
+            target=how,
             args=(self.db, job_id, dispatcher),
             name=f"medhaven-job-{job_id}",
             daemon=True,
@@ -460,9 +491,9 @@ class JobRunner:
         thread.start()
 
     def resume(self) -> dict[str, int]:
-        """After a hub (re)start: jobs left ``running`` end ``failed`` (their run was lost;
-        nodes answer a resent job from their record), queued ones are dispatched when a
-        dispatcher is configured. Returns how many of each."""
+        """After a hub (re)start: jobs left ``running`` are resumed when the dispatcher is
+        ``resumable`` (:func:`resume_run`), else they end ``failed`` (:data:`LOST_RUN`);
+        queued ones are dispatched when a dispatcher is configured. Returns how many of each."""
         with self.db.unit(readonly=True) as session:
             running = list(
                 session.execute(
@@ -474,13 +505,19 @@ class JobRunner:
                     select(Job.id).where(Job.status == JobStatus.QUEUED.value).order_by(Job.id)
                 ).scalars()
             )
+        if getattr(self.dispatcher, "resumable", False):
+            for job_id in running:
+                self.dispatch(job_id, how=resume_run)
+            resumed, running = running, []
+        else:
+            resumed = []
         for job_id in running:
             fail(self.db, job_id, LOST_RUN, actor="system:hub-start")
         if self.dispatcher is None:
-            return {"failed": len(running), "dispatched": 0}
+            return {"failed": len(running), "resumed": 0, "dispatched": 0}
         for job_id in queued:
             self.dispatch(job_id)
-        return {"failed": len(running), "dispatched": len(queued)}
+        return {"failed": len(running), "resumed": len(resumed), "dispatched": len(queued)}
 
     def wait(self, timeout: float | None = None) -> None:
         """Wait for the jobs being dispatched (tests, shutdown)."""
@@ -525,6 +562,7 @@ def in_process_dispatcher(
 
 __all__ = [
     "DEFAULT_TTL",
+    "EXPIRED_RUN",
     "LOST_RUN",
     "NO_DISPATCHER",
     "Dispatcher",
@@ -539,6 +577,7 @@ __all__ = [
     "in_process_dispatcher",
     "list_jobs_query",
     "record_result",
+    "resume_run",
     "run",
     "start",
     "submit",
