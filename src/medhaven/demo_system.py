@@ -43,7 +43,7 @@ StepFn = Callable[[str], None]
 SERVICES_FILE = "services.json"
 FINISHED = ("completed", "partial", "failed", "refused")
 #: The demo's federated questions, asked as the researcher.
-COUNT_PARAMETERS: dict[str, Any] = {"definition": "heart_failure_admission"}
+COUNT_PARAMETERS: dict[str, Any] = {"definition": "essential_hypertension"}
 CHARACTERIZE_PARAMETERS: dict[str, Any] = {"scope": "dataset", "top": 5}
 
 

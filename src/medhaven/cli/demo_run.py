@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -123,6 +124,8 @@ def run_system(
     """Set up (or reuse) the data and the hub, start the processes, run the jobs, report."""
     started = time.perf_counter()
     stop_on_sigterm()
+    # Ctrl-C must stop the demo even when started with SIGINT ignored (e.g. from a script's `&`).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     system: DemoSystem | None = None
     doc: dict[str, Any] | None = None
     serving = False
