@@ -25,6 +25,7 @@ from medhaven.cli import (
     hub_review,
     jobs,
     node,
+    study,
     synth,
 )
 from medhaven.errors import MedHavenError
@@ -55,6 +56,7 @@ app.add_typer(hub_datasets.app, name="datasets")
 app.add_typer(hub_admin.app, name="admin")
 app.add_typer(node.app, name="node")
 app.add_typer(federation.app, name="federation")
+app.add_typer(study.app, name="study")
 
 
 def _version(value: bool) -> None:

@@ -1,0 +1,190 @@
+"""`medhaven study run`: spec validation, split and stacking, and a 3-hospital study end to end."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from scipy import sparse
+from sklearn.metrics import brier_score_loss, roc_auc_score
+from typer.testing import CliRunner
+
+from medhaven.cli.main import app
+from medhaven.errors import InvalidInput, NotFound
+from medhaven.prediction.data import PredictionData
+from medhaven.prediction.models import TrainedModel
+from medhaven.prediction.study import load_spec, site_data, split, stack
+from medhaven.prediction.tripod import ITEMS
+from medhaven.synth.writer import CDM_FILE, write_hospitals
+
+
+def _spec(tmp_path: Path, **overrides: Any) -> dict[str, Any]:
+    (tmp_path / "a.duckdb").write_bytes(b"")
+    doc: dict[str, Any] = {
+        "name": "s",
+        "task": {"name": "t", "target_cohort": "essential_hypertension",
+                 "outcome_cohort": "heart_failure_admission"},
+        "model": {"kind": "logistic_l2"},
+        "data": [{"site": "a", "cdm": "a.duckdb", "role": "train"}],
+    }  # fmt: skip
+    doc.update(overrides)
+    return doc
+
+
+def _write(tmp_path: Path, doc: Any) -> Path:
+    path = tmp_path / "spec.json"
+    path.write_text(json.dumps(doc) if not isinstance(doc, str) else doc)
+    return path
+
+
+def test_spec_paths_resolve_against_the_spec_folder(tmp_path: Path) -> None:
+    spec = load_spec(_write(tmp_path, _spec(tmp_path)))
+    assert spec.data[0].cdm == str(tmp_path.resolve() / "a.duckdb")
+    assert spec.study_task().features.windows == [365, 180, 30]
+    top = load_spec(_write(tmp_path, _spec(tmp_path, features={"windows": [30]})))
+    assert top.study_task().features.windows == [30]
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ({"colour": "red"}, r"spec.json: colour: unknown field"),
+        ({"test_fraction": 1.5}, r"spec.json: test_fraction: "),
+        ({"model": {"kind": "forest"}}, r"spec.json: model.kind: "),
+        ({"data": [{"site": "a", "cdm": "a.duckdb", "role": "validate"}]}, "no site has role 'train'"),
+        ({"data": [{"site": "a", "cdm": "a.duckdb", "role": "train"}] * 2}, "listed twice"),
+        ({"features": {"windows": [30]}, "task": {"name": "t", "target_cohort": "essential_hypertension",
+          "outcome_cohort": "heart_failure_admission", "features": {"windows": [30]}}}, "both"),
+        ({"task": {"name": "t", "target_cohort": "no_such_cohort", "outcome_cohort": "heart_failure_admission"}},
+         r"spec.json: task: "),
+    ],
+)  # fmt: skip
+def test_bad_spec_fields_named(tmp_path: Path, override: dict[str, Any], message: str) -> None:
+    with pytest.raises((InvalidInput, NotFound), match=message):
+        load_spec(_write(tmp_path, _spec(tmp_path, **override)))
+
+
+def test_bad_spec_files(tmp_path: Path) -> None:
+    with pytest.raises(NotFound, match="no such study spec"):
+        load_spec(tmp_path / "missing.json")
+    with pytest.raises(InvalidInput, match="not valid JSON"):
+        load_spec(_write(tmp_path, "{"))
+    with pytest.raises(NotFound, match=r"data\[0\].cdm: no CDM store"):
+        load_spec(
+            _write(
+                tmp_path, _spec(tmp_path, data=[{"site": "a", "cdm": "b.duckdb", "role": "train"}])
+            )
+        )
+
+
+def test_cli_bad_spec_exits_non_zero_and_writes_nothing(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    done = subprocess.run([str(Path(sys.executable).parent / "medhaven"), "study", "run", "--spec",
+                           str(_write(tmp_path, "[]")), "--out", str(out)],
+                          capture_output=True, text=True, check=False)  # fmt: skip
+    assert done.returncode == 2
+    assert done.stderr.strip().endswith("spec.json: expected a JSON object")
+    assert not out.exists()
+
+
+def _data(ids: list[int], rows: int, site: str, seed: int) -> PredictionData:
+    rng = np.random.default_rng(seed)
+    X = sparse.csr_matrix(rng.integers(0, 2, size=(rows, len(ids))).astype(float))
+    y = (rng.random(rows) < 0.3).astype(np.int8)
+    return PredictionData(X=X, y=y, feature_ids=np.array(ids, dtype=np.int64),
+                          feature_names=[f"f{i}" for i in ids],
+                          subgroups={"sex": np.array(["female"] * rows)}, site=site)  # fmt: skip
+
+
+def test_stack_puts_sites_in_the_union_feature_space() -> None:
+    a, b = _data([1, 5], 4, "a", 0), _data([5, 9], 3, "b", 1)
+    both, site = stack([a, b])
+    assert both.feature_ids.tolist() == [1, 5, 9]
+    assert both.feature_names == ["f1", "f5", "f9"]
+    assert site.tolist() == ["a"] * 4 + ["b"] * 3
+    dense = both.X.toarray()
+    np.testing.assert_array_equal(dense[:4, :2], a.X.toarray())
+    np.testing.assert_array_equal(dense[4:, 1:], b.X.toarray())
+    assert (dense[:4, 2] == 0).all() and (dense[4:, 0] == 0).all()
+    assert both.y.tolist() == [*a.y.tolist(), *b.y.tolist()]
+
+
+def test_split_is_stratified_and_seeded() -> None:
+    d = _data([1], 400, "a", 2)
+    mask = split(d, fraction=0.25, seed=3)
+    assert mask.sum() == round((d.y == 0).sum() * 0.25) + round((d.y == 1).sum() * 0.25)
+    assert d.y[mask].sum() == round(d.y.sum() * 0.25)
+    assert (split(d, fraction=0.25, seed=3) == mask).all()
+    assert not (split(d, fraction=0.25, seed=4) == mask).all()
+
+
+@pytest.fixture(scope="module")
+def hospitals(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("study")
+    manifest = write_hospitals(root, hospitals=3, persons=3000, seed=7)
+    slugs = [h.slug for h in manifest.hospitals]
+    # the tertiary hospital has the most outcomes: train there and at the community hospital,
+    # validate at the general hospital
+    spec = {
+        "name": "hf_in_hypertension",
+        "title": "Heart-failure admission within a year",
+        "task": {"name": "hf1y", "target_cohort": "essential_hypertension",
+                 "outcome_cohort": "heart_failure_admission"},
+        "features": {"windows": [365, 30]},
+        "model": {"kind": "logistic_l2"},
+        "data": [{"site": "tertiary", "cdm": f"{slugs[0]}/{CDM_FILE}", "role": "train"},
+                 {"site": "community", "cdm": f"{slugs[2]}/{CDM_FILE}", "role": "train"},
+                 {"site": "general", "cdm": f"{slugs[1]}/{CDM_FILE}", "role": "validate"}],
+        "test_fraction": 0.3,
+        "seed": 1,
+        "intended_use": {"context": "test", "population": "adults with hypertension"},
+        "reporting": {"ethics": "synthetic data, no approval needed"},
+    }  # fmt: skip
+    (root / "spec.json").write_text(json.dumps(spec))
+    return root
+
+
+@pytest.mark.slow
+def test_study_run_trains_on_two_hospitals_and_validates_on_the_third(hospitals: Path) -> None:
+    out = hospitals / "out"
+    result = CliRunner().invoke(app, ["study", "run", "--spec", str(hospitals / "spec.json"),
+                                      "--out", str(out), "--json"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert set(summary) >= {"internal", "external", "wall_seconds", "model"}
+    for name in ("model_card.json", "model_card.html", "tripod_ai.json", "model.json"):
+        assert (out / name).stat().st_size > 0
+    card = json.loads((out / "model_card.json").read_text())
+    assert [s["role"] for s in card["data"]["sites"]] == ["train", "train", "validate"]
+
+    # the external AUROC and Brier equal sklearn's on the bundle's own predictions at that site
+    spec = load_spec(hospitals / "spec.json")
+    model = TrainedModel.load(out / "model.json")
+    general = site_data(spec.data[2], spec.study_task())
+    p = model.predict(general)
+    ext = card["performance"]["external"]["general"]
+    assert ext["released"] is True, "too few outcomes at the validation site for this test"
+    assert 0.0 <= ext["metrics"]["auroc"] <= 1.0
+    assert ext["metrics"]["auroc"] == pytest.approx(roc_auc_score(general.y, p), abs=1e-6)
+    assert ext["metrics"]["brier"] == pytest.approx(brier_score_loss(general.y, p), abs=1e-6)
+    assert summary["external"]["general"]["auroc"] == ext["metrics"]["auroc"]
+    assert card["model"]["bundle_sha256"] == json.loads((out / "model.json").read_text())["sha256"]
+
+    internal = card["performance"]["internal"]
+    assert internal["released"] is True
+    assert 0.0 <= internal["metrics"]["auroc"] <= 1.0
+    assert {r["label"] for r in internal["subgroups"]["hospital"]} == {"tertiary", "community"}
+    assert set(internal["subgroups"]) == {"sex", "age_group", "hospital"}
+
+    tripod = json.loads((out / "tripod_ai.json").read_text())
+    assert [i["id"] for i in tripod["items"]] == [i[0] for i in ITEMS]
+    status = {i["id"]: i["status"] for i in tripod["items"]}
+    assert status["17"] == "reported" and status["23a"] == "reported"
+    assert status["18a"] == "missing" and "18a" in tripod["missing"]
+    html = (out / "model_card.html").read_text()
+    assert html.count("<svg") == 2 and "external: general" in html
