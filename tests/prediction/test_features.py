@@ -7,6 +7,8 @@ concept id * 1000 + analysis id; windows 365, 180, 30 are j = 1, 2, 3).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -129,3 +131,41 @@ def test_person_missing_from_person_table_is_refused(store: CdmStore) -> None:
     build(store)
     with pytest.raises(InvalidInput, match="missing from the person table"):
         extract_features(store, population({1: 400, 99: 10}), SPEC)
+
+
+def test_empty_population_gives_an_empty_matrix(store: CdmStore) -> None:
+    build(store)
+    data = extract_features(store, population({}), SPEC)
+    assert data.X.shape == (0, 0) and data.rows == 0 and data.feature_names == []
+
+
+def test_generated_hospitals_share_feature_ids(tmp_path: Path) -> None:
+    from medhaven.cdm import open_store
+    from medhaven.prediction.population import study_population
+    from medhaven.prediction.task import PredictionTask
+    from medhaven.synth.writer import write_hospitals
+
+    manifest = write_hospitals(tmp_path, hospitals=2, persons=600, seed=11)
+    task = PredictionTask(name="hf", target_cohort="essential_hypertension",
+                          outcome_cohort="heart_failure_admission")  # fmt: skip
+    sites = []
+    for entry in manifest.hospitals:
+        with open_store(tmp_path / entry.cdm) as store:
+            pop = study_population(store, task)
+            sites.append(extract_features(store, pop, task.features, site=entry.slug))
+            assert sites[-1].y.tolist() == pop.label.tolist() and sites[-1].rows == pop.rows
+    a, b = sites
+    assert a.rows > 50 and b.rows > 20
+    shared = np.intersect1d(a.feature_ids, b.feature_ids)
+    assert shared.size > 50
+    names_a = dict(zip(a.feature_ids.tolist(), a.feature_names, strict=True))
+    names_b = dict(zip(b.feature_ids.tolist(), b.feature_names, strict=True))
+    assert all(names_a[i] == names_b[i] for i in shared.tolist())
+    # Every id decodes to an analysis of the documented table.
+    analyses = set((a.feature_ids % 1000).tolist()) | set((b.feature_ids % 1000).tolist())
+    allowed = {1, 3} | {base + k * 10 + j for base in (100, 400, 700) for k in (0, 1)
+                        for j in (1, 2, 3)} | {800 + k * 10 + j for k in range(5)
+                                               for j in (1, 2, 3)}  # fmt: skip
+    assert analyses <= allowed and {1, 3, 101, 801, 821} <= analyses
+    aligned = b.align(a.feature_ids)
+    assert aligned.X.shape == (b.rows, a.feature_ids.size)
