@@ -21,11 +21,14 @@ from medhaven.prediction.federated import (
     dp_epsilon,
     fedavg_aggregate,
     fedavg_site,
+    fit_bagged,
     fit_fedavg,
     fit_newton,
     init_params,
     newton_site,
     privatize,
+    scale_aggregate,
+    scale_site,
 )
 from medhaven.prediction.models import ModelSpec, TrainedModel, fit
 
@@ -183,3 +186,29 @@ def test_lightgbm_bagging_averages_the_site_boosters(sites, test_site) -> None:
     assert TrainedModel.from_bundle(bagged.to_bundle()).boosters == bagged.boosters
     with pytest.raises(InvalidInput, match="needs one or more lightgbm"):
         bag_lightgbm([fit_newton(sites)])
+
+
+def test_a_site_with_one_class_still_takes_part(sites, test_site) -> None:
+    no_outcomes = sites[2].subset(sites[2].y == 0)
+    mixed = [sites[0], sites[1], no_outcomes]
+    fed = fit_fedavg(mixed, rounds=5, local=LocalConfig(learning_rate=0.05), seed=6)
+    assert fed.training["site_rows"] == [400, 900, no_outcomes.rows]
+    assert roc_auc_score(test_site.y, fed.predict(test_site)) > 0.68
+    spec = ModelSpec(kind="lightgbm", hyperparameters={"n_estimators": 20, "num_leaves": 7})
+    bagged = fit_bagged(spec, mixed, min_cell_count=10)
+    assert len(bagged.boosters) == 2 and bagged.training["skipped_sites"] == ["c"]
+    with pytest.raises(InvalidInput, match="the sites together hold only one class"):
+        fit_newton([no_outcomes])
+
+
+def test_newton_and_fedavg_share_one_power_of_two_scale(sites) -> None:
+    parts = [scale_site(s) for s in sites]
+    scale = scale_aggregate(parts)
+    X, _ = _pooled(sites)
+    rms = np.sqrt((X**2).mean(axis=0))
+    assert scale.tolist() == [2.0 ** math.ceil(math.log2(max(r, 1.0))) for r in rms]
+    beta = np.linspace(-0.2, 0.2, 9)
+    direct = newton_site(sites[0], beta, scale=scale)
+    by_hand = PredictionData(X=sparse.csr_matrix(sites[0].X.toarray() / scale), y=sites[0].y,
+                             feature_ids=sites[0].feature_ids, feature_names=sites[0].feature_names)  # fmt: skip
+    np.testing.assert_allclose(direct.hessian, newton_site(by_hand, beta).hessian, rtol=1e-12)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import math
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -60,12 +62,28 @@ def test_l1_cross_validation_picks_c_from_the_grid_and_zeroes_weights_when_stron
 def test_mlp_numpy_forward_matches_scikit_learn(train_test) -> None:
     train, test = train_test
     model = fit(ModelSpec(kind="mlp", hyperparameters=FAST["mlp"], seed=5), train)
+    # the oracle trains on the columns divided by the power of two at or above their RMS
+    rms = np.sqrt(np.asarray(train.X.power(2).mean(axis=0)).ravel())
+    scale = np.array([2.0 ** math.ceil(math.log2(max(r, 1.0))) for r in rms])
+    assert scale[-1] == 2.0 and np.all(scale[:-1] == 1.0)  # the Poisson count, the indicators
     clf = MLPClassifier(hidden_layer_sizes=(8,), alpha=1e-4, learning_rate_init=1e-3,
                         max_iter=60, batch_size=200, random_state=5)  # fmt: skip
     with pytest.warns(Warning):
-        clf.fit(train.X, train.y.astype(np.int64))
-    np.testing.assert_allclose(model.predict_proba(test.X), clf.predict_proba(test.X)[:, 1],
+        clf.fit(train.X.toarray() / scale, train.y.astype(np.int64))
+    np.testing.assert_allclose(model.predict_proba(test.X),
+                               clf.predict_proba(test.X.toarray() / scale)[:, 1],
                                rtol=1e-10, atol=1e-12)  # fmt: skip
+
+
+def test_large_valued_features_are_scaled_for_training_and_folded_back(train_test) -> None:
+    train, test = train_test
+    big = np.array([1.0] * 7 + [1000.0])  # a measurement in other units: same model, rescaled
+    wide = replace(train, X=sparse.csr_matrix(train.X.toarray() * big))
+    spec = ModelSpec(kind="logistic_l2", hyperparameters={"C": 1.0})
+    plain, scaled = fit(spec, train), fit(spec, wide)
+    assert scaled.weights[0][-1, 0] == pytest.approx(plain.weights[0][-1, 0] / 1000, rel=0.05)
+    np.testing.assert_allclose(scaled.predict_proba(test.X.toarray() * big),
+                               plain.predict_proba(test.X), atol=0.02)  # fmt: skip
 
 
 @pytest.mark.parametrize("kind", sorted(FAST))

@@ -30,7 +30,7 @@ comparison use; the Flower wiring sends the same arrays over the network.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import pairwise
 from typing import Any
 
@@ -40,7 +40,17 @@ from scipy import sparse
 
 from medhaven.errors import Forbidden, InvalidInput
 from medhaven.prediction.data import PredictionData
-from medhaven.prediction.models import TrainedModel, check_trainable, forward, sigmoid
+from medhaven.prediction.models import (
+    ModelSpec,
+    TrainedModel,
+    column_sum_squares,
+    fit,
+    forward,
+    power_of_two_scale,
+    scale_columns,
+    sigmoid,
+    unscale_weights,
+)
 
 Array = npt.NDArray[np.float64]
 Params = list[Array]
@@ -54,6 +64,13 @@ def _check_minimum(data: PredictionData, min_patients: int | None, what: str) ->
         )
 
 
+def _check_both_classes(sites: list[PredictionData], what: str) -> None:
+    rows = sum(s.rows for s in sites)
+    outcomes = sum(s.outcomes for s in sites)
+    if rows == 0 or outcomes in (0, rows):
+        raise InvalidInput(f"{what}: the sites together hold only one class")
+
+
 def check_same_features(sites: list[PredictionData]) -> None:
     """Refuse sites that do not share one feature space (align them first)."""
     if not sites:
@@ -65,6 +82,25 @@ def check_same_features(sites: list[PredictionData]) -> None:
                 f"federated: site {site.site or '?'} does not share the feature space "
                 "of the first site (align both to one list of feature ids)"
             )
+
+
+# ---------------------------------------------------------------- shared feature scale
+
+
+def scale_site(data: PredictionData, *, min_patients: int | None = None) -> tuple[Array, int]:
+    """Site side: per-feature sums of squares and the row count (round 0 of every algorithm)."""
+    _check_minimum(data, min_patients, "scale")
+    return column_sum_squares(data.X), data.rows
+
+
+def scale_aggregate(parts: list[tuple[Array, int]]) -> Array:
+    """Server side: the shared power-of-two scale of each feature (see :func:`power_of_two_scale`)."""
+    return power_of_two_scale(np.sum([p[0] for p in parts], axis=0), sum(p[1] for p in parts))
+
+
+def _scaled(sites: list[PredictionData]) -> tuple[list[PredictionData], Array]:
+    scale = scale_aggregate([scale_site(s) for s in sites])
+    return [replace(s, X=scale_columns(s.X, scale)) for s in sites], scale
 
 
 # ---------------------------------------------------------------- Newton / IRLS
@@ -93,14 +129,22 @@ class NewtonStats:
 
 
 def newton_site(
-    data: PredictionData, beta: Array, *, min_patients: int | None = None
+    data: PredictionData,
+    beta: Array,
+    *,
+    scale: Array | None = None,
+    min_patients: int | None = None,
 ) -> NewtonStats:
-    """Site side: gradient and Hessian (observed information) of the log-likelihood at ``beta``."""
+    """Site side: gradient and Hessian (observed information) of the log-likelihood at ``beta``.
+
+    ``beta`` (intercept first) acts on the columns divided by ``scale`` (the
+    server's :func:`scale_aggregate`), when given.
+    """
     _check_minimum(data, min_patients, "newton")
     p = data.X.shape[1]
     if beta.shape != (p + 1,):
         raise InvalidInput(f"newton: coefficients of length {beta.shape[0]}, expected {p + 1}")
-    X = data.X
+    X = data.X if scale is None else scale_columns(data.X, scale)
     y = data.y.astype(np.float64)
     eta = np.asarray(X @ beta[1:], dtype=np.float64) + beta[0]
     mu = sigmoid(eta)
@@ -152,15 +196,14 @@ def fit_newton(sites: list[PredictionData], *, l2: float = 0.0, max_rounds: int 
     check_same_features(sites)
     for site in sites:
         _check_minimum(site, min_patients, "newton")
-    pooled_y = np.concatenate([s.y for s in sites])
-    if pooled_y.size == 0 or pooled_y.min() == pooled_y.max():
-        raise InvalidInput("newton: the sites together hold only one class")
+    _check_both_classes(sites, "newton")
+    scaled, scale = _scaled(sites)
     beta = np.zeros(sites[0].X.shape[1] + 1)
     history: list[float] = []
     rounds = 0
     converged = False
     for rounds in range(1, max_rounds + 1):  # noqa: B007 - rounds is reported
-        stats = [newton_site(s, beta) for s in sites]
+        stats = [newton_site(s, beta) for s in scaled]
         new, loglik = newton_aggregate(stats, beta, l2=l2)
         history.append(loglik)
         step = float(np.max(np.abs(new - beta)))
@@ -170,7 +213,7 @@ def fit_newton(sites: list[PredictionData], *, l2: float = 0.0, max_rounds: int 
         if step < tol:
             converged = True
             break
-    weights = [beta[1:].reshape(-1, 1).copy(), beta[:1].copy()]
+    weights = unscale_weights([beta[1:].reshape(-1, 1), beta[:1].copy()], scale)
     return _model(sites, kind="logistic_l2", weights=weights,
                   hyperparameters={"l2": l2, "max_rounds": max_rounds, "tol": tol},
                   training={"mode": "newton", "rounds": rounds, "converged": converged,
@@ -283,11 +326,17 @@ def privatize(update: Params, dp: DPConfig, rng: np.random.Generator) -> tuple[P
 
 
 def fedavg_site(global_params: Params, data: PredictionData, config: LocalConfig, *,
-                seed: int = 0, dp: DPConfig | None = None,
+                seed: int = 0, dp: DPConfig | None = None, scale: Array | None = None,
                 min_patients: int | None = None) -> SiteUpdate:  # fmt: skip
-    """Site side: train locally; send the new weights, or (with DP) the clipped, noised update."""
+    """Site side: train locally; send the new weights, or (with DP) the clipped, noised update.
+
+    A site may hold one class only (its update still counts); it must hold rows.
+    """
     _check_minimum(data, min_patients, "fedavg")
-    check_trainable(data, what="fedavg")
+    if data.rows == 0:
+        raise InvalidInput(f"fedavg: no rows in the training data at {data.site or 'a site'}")
+    if scale is not None:
+        data = replace(data, X=scale_columns(data.X, scale))
     params = local_train(global_params, data, config, seed=seed)
     if dp is None:
         return SiteUpdate(params=params, n=data.rows)
@@ -333,13 +382,15 @@ def fit_fedavg(sites: list[PredictionData], *, hidden: tuple[int, ...] = (), rou
     check_same_features(sites)
     for site in sites:
         _check_minimum(site, min_patients, "fedavg")
-        check_trainable(site, what="fedavg")
+    _check_both_classes(sites, "fedavg")
     cfg = local or LocalConfig()
+    scaled, scale = _scaled(sites)
     params = init_params(sites[0].X.shape[1], hidden, seed=seed)
     for r in range(rounds):
         updates = [fedavg_site(params, s, cfg, seed=seed + 1000 * r + i, dp=dp)
-                   for i, s in enumerate(sites)]  # fmt: skip
+                   for i, s in enumerate(scaled)]  # fmt: skip
         params = fedavg_aggregate(params, updates, dp=dp is not None)
+    params = unscale_weights(params, scale)
     training: dict[str, Any] = {"mode": "fedprox" if cfg.mu > 0 else "fedavg", "rounds": rounds,
                                 "local_epochs": cfg.epochs, "mu": cfg.mu}  # fmt: skip
     if dp is not None:
@@ -384,6 +435,26 @@ def bag_lightgbm(models: list[TrainedModel]) -> TrainedModel:
                                   "site_rows": [m.n_train for m in models]})  # fmt: skip
 
 
+def fit_bagged(spec: ModelSpec, sites: list[PredictionData], *,
+               min_cell_count: int | None = None) -> TrainedModel:  # fmt: skip
+    """LightGBM at each site (under its minimum cell count), then :func:`bag_lightgbm`.
+
+    A site whose rows hold one class only cannot train a booster; it is
+    left out and named in ``training["skipped_sites"]``.
+    """
+    if spec.kind != "lightgbm":
+        raise InvalidInput(
+            f"bagging: {spec.kind} is not a tree model (use fit_fedavg or fit_newton)"
+        )
+    check_same_features(sites)
+    usable = [s for s in sites if 0 < s.outcomes < s.rows]
+    if not usable:
+        raise InvalidInput("bagging: no site holds both classes")
+    model = bag_lightgbm([fit(spec, s, min_cell_count=min_cell_count) for s in usable])
+    model.training["skipped_sites"] = [s.site for s in sites if not 0 < s.outcomes < s.rows]
+    return model
+
+
 def _model(sites: list[PredictionData], *, kind: Any, weights: Params,
            hyperparameters: dict[str, Any], training: dict[str, Any],
            seed: int = 0) -> TrainedModel:  # fmt: skip
@@ -406,6 +477,7 @@ __all__ = [
     "dp_epsilon",
     "fedavg_aggregate",
     "fedavg_site",
+    "fit_bagged",
     "fit_fedavg",
     "fit_newton",
     "init_params",
@@ -414,4 +486,6 @@ __all__ = [
     "newton_site",
     "predict_params",
     "privatize",
+    "scale_aggregate",
+    "scale_site",
 ]

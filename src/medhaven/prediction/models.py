@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, get_args
 
@@ -208,6 +208,34 @@ def forward(weights: list[Array], X: sparse.spmatrix | Array) -> Array:
     return sigmoid(np.asarray(h, dtype=np.float64).ravel())
 
 
+def column_sum_squares(X: sparse.spmatrix) -> Array:
+    """Per-feature sum of squared values (an aggregate a site can send for a shared scale)."""
+    return np.asarray(sparse.csr_matrix(X).power(2).sum(axis=0), dtype=np.float64).ravel()
+
+
+def power_of_two_scale(sum_squares: Array, n: int) -> Array:
+    """Per-feature divisor: the smallest power of two at or above the root mean square, at least 1.
+
+    Binary indicators keep scale 1; counts and measurement values are brought
+    near unit size, which the penalties, liblinear, Adam and the MLP need. A
+    power of two divides exactly and tells little about the values: only
+    their order of magnitude (and it is folded into the weights, see
+    :func:`unscale_weights`).
+    """
+    rms = np.sqrt(np.asarray(sum_squares, dtype=np.float64) / max(int(n), 1))
+    return np.asarray(np.exp2(np.ceil(np.log2(np.maximum(rms, 1.0)))), dtype=np.float64)
+
+
+def scale_columns(X: sparse.spmatrix, scale: Array) -> sparse.csr_matrix:
+    """``X`` with each column divided by its scale (sparsity kept)."""
+    return sparse.csr_matrix(sparse.csr_matrix(X) @ sparse.diags(1.0 / scale))
+
+
+def unscale_weights(weights: list[Array], scale: Array) -> list[Array]:
+    """Layers trained on scaled columns, rewritten to take the original columns."""
+    return [weights[0] / scale[:, None], *weights[1:]]
+
+
 def check_trainable(data: PredictionData, *, what: str = "train") -> None:
     """Refuse data a model cannot be trained on (no rows, or one class only)."""
     site = f" at {data.site}" if data.site else ""
@@ -233,10 +261,16 @@ def fit(
             hp["min_child_samples"] = max(int(hp["min_child_samples"]), int(min_cell_count))
         boosters = [_fit_lightgbm(hp, data, spec.seed)]
         weights: list[Array] = []
-    elif spec.kind == "mlp":
-        weights, boosters = _fit_mlp(hp, data, spec.seed), []
     else:
-        weights, boosters = _fit_logistic(spec.kind, hp, data, spec.seed), []
+        # counts and measurement values are trained on a power-of-two scale, folded back after
+        scale = power_of_two_scale(column_sum_squares(data.X), data.rows)
+        scaled = replace(data, X=scale_columns(data.X, scale))
+        if spec.kind == "mlp":
+            weights = _fit_mlp(hp, scaled, spec.seed)
+        else:
+            weights = _fit_logistic(spec.kind, hp, scaled, spec.seed)
+        weights = unscale_weights(weights, scale)
+        boosters = []
     return TrainedModel(kind=spec.kind, feature_ids=data.feature_ids.copy(),
                         feature_names=list(data.feature_names), hyperparameters=hp,
                         seed=spec.seed, n_train=data.rows, weights=weights, boosters=boosters,
@@ -328,7 +362,11 @@ __all__ = [
     "TrainedModel",
     "blank_feature_infos",
     "check_trainable",
+    "column_sum_squares",
     "fit",
     "forward",
+    "power_of_two_scale",
+    "scale_columns",
     "sigmoid",
+    "unscale_weights",
 ]
