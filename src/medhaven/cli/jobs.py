@@ -14,7 +14,7 @@ from medhaven.errors import InvalidInput, TransportError
 
 app = typer.Typer(help="Federated jobs: submit, follow, fetch results.", no_args_is_help=True)
 COLUMNS = ("id", "project_id", "kind", "status", "targets", "created_at")
-FINISHED = ("completed", "partial", "failed", "refused")
+FINISHED = ("completed", "partial", "failed", "refused", "cancelled")
 
 
 def _ids(text: str) -> list[int]:
@@ -127,8 +127,23 @@ def result(job_id: int, hub: str | None = HubOption, as_json: bool = JsonOption)
         for measure in ("persons", "records"):
             cell = res.get(measure) or {}
             typer.echo(f"  {measure}: {cell.get('display')}")
+    elif isinstance(res.get("combined"), dict):
+        from medhaven.cli.jobs_render import render_combined
+
+        render_combined(res["combined"])  # each node's own result: --json
     else:
         typer.echo(json.dumps(res, indent=2, sort_keys=True))
+
+
+@app.command("cancel")
+def cancel(job_id: int, hub: str | None = HubOption, as_json: bool = JsonOption) -> None:
+    """Cancel a queued or running job of your project (a late result is then discarded)."""
+    with client(hub) as c:
+        job = c.cancel_job(job_id)
+    if as_json:
+        show(job, as_json=True)
+    else:
+        _status_line(job)
 
 
 __all__ = ["app"]

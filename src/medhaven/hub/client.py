@@ -407,6 +407,11 @@ class HubClient:
         out: JSON = self._call("GET", f"/jobs/{job_id}")
         return out
 
+    def cancel_job(self, job_id: int) -> JSON:
+        """Cancel a queued or running job."""
+        out: JSON = self._call("POST", f"/jobs/{job_id}/cancel")
+        return out
+
     def job_result(self, job_id: int) -> JSON:
         """The combined, released result of a completed or partial job."""
         out: JSON = self._call("GET", f"/jobs/{job_id}/result")

@@ -354,6 +354,7 @@ class JobStatus(enum.StrEnum):
     PARTIAL = "partial"
     FAILED = "failed"
     REFUSED = "refused"
+    CANCELLED = "cancelled"
 
 
 class Job(Base):

@@ -64,6 +64,7 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     f"GET {V1}/jobs": EVERYONE,
     f"GET {V1}/jobs/{{job_id}}": EVERYONE,
     f"GET {V1}/jobs/{{job_id}}/result": EVERYONE,
+    f"POST {V1}/jobs/{{job_id}}/cancel": PROJECT_LEADS | {Role.STUDENT},  # members only
     f"GET {V1}/audit": frozenset({A}),
     f"GET {V1}/audit/verify": frozenset({A}),
 }

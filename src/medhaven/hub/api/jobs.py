@@ -39,7 +39,8 @@ def list_jobs(
     me: CurrentUser,
     page: PageDep,
     project_id: QueryId = None,
-    status: Literal["queued", "running", "completed", "partial", "failed", "refused"] | None = None,
+    status: Literal["queued", "running", "completed", "partial", "failed", "refused", "cancelled"]
+    | None = None,
 ) -> Page[JobPublic]:
     """Jobs of your projects (admins: all), newest first."""
     stmt = jobs.list_jobs_query(me, project_id=project_id, status=status)
@@ -58,6 +59,14 @@ def view(job_id: PathId, state: StateDep, me: CurrentUser) -> JobPublic:
     """One job with each node's status."""
     with state.db.unit(readonly=True) as session:
         return JobPublic.model_validate(jobs.get_job(session, me, job_id))
+
+
+@router.post("/{job_id}/cancel", response_model=JobPublic)
+def cancel(job_id: PathId, state: StateDep, me: CurrentUser) -> JobPublic:
+    """Cancel a queued or running job (project members; 409 once it has finished)."""
+    job = jobs.cancel(state.db, me, job_id)
+    with state.db.unit(readonly=True) as session:
+        return JobPublic.model_validate(jobs.get_job(session, me, job.id))
 
 
 @router.get("/{job_id}/result", response_model=JobResultPublic)

@@ -342,6 +342,11 @@ def record_result(
         status = JobStatus.FAILED.value
     with db.unit() as session:
         job = _lock(session, job_id)
+        if job.status == JobStatus.CANCELLED.value:  # cancelled while it ran: nothing is kept
+            audit.record(session, actor=actor, action="job.result_discarded",
+                         object_type="job", object_id=job.id,
+                         details={"status": status, "reason": "the job was cancelled"})  # fmt: skip
+            return job
         nodes: dict[str, Any] = {n: {"status": "failed", "reason": "no reply"} for n in job.targets}
         for reply in doc.get("nodes", []):
             if isinstance(reply, dict) and reply.get("node") in nodes:
@@ -366,6 +371,37 @@ def record_result(
                 "nodes": {n: v["status"] for n, v in nodes.items()},
             },
         )
+        return job
+
+
+def cancel(db: Database, principal: Principal, job_id: int) -> Job:
+    """Cancel a queued or running job (project members only); audited.
+
+    A queued job is never dispatched. A running one is marked cancelled at
+    once; the nodes may still answer it, but its late result is discarded
+    (audited as ``job.result_discarded``), never stored. A finished job is a
+    :class:`Conflict`.
+    """
+    with db.unit() as session:
+        job = get_job(session, principal, job_id)  # NotFound for those who may not see it
+        project = session.get(Project, job.project_id)
+        if project is None or not is_member(project, principal.user_id):
+            raise Forbidden("only project members may cancel jobs")
+        job = _lock(session, job_id)
+        if job.status not in (JobStatus.QUEUED.value, JobStatus.RUNNING.value):
+            raise Conflict(f"job {job_id} is {job.status}: only a queued or running job can be "
+                           "cancelled")  # fmt: skip
+        was = job.status
+        job.status = JobStatus.CANCELLED.value
+        job.reason = f"cancelled by {principal.actor}"[:500]
+        job.updated_at = now_utc()
+        if was == JobStatus.QUEUED.value:
+            job.node_status = {n: {"status": "not_sent", "reason": None} for n in job.targets}
+        else:
+            why = "cancelled while running: a late reply is discarded"
+            job.node_status = {n: {"status": "cancelled", "reason": why} for n in job.targets}
+        audit.record(session, actor=principal.actor, action="job.cancel", object_type="job",
+                     object_id=job.id, details={"was": was})  # fmt: skip
         return job
 
 
@@ -569,6 +605,7 @@ __all__ = [
     "FlowerDispatcher",
     "JobRequest",
     "JobRunner",
+    "cancel",
     "fail",
     "get_job",
     "get_result",
