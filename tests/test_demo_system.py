@@ -11,6 +11,7 @@ import csv
 import json
 import os
 import signal
+import socket
 import stat
 import subprocess
 import sys
@@ -95,20 +96,25 @@ def test_smoke_count_is_the_sum_of_what_each_node_releases(
     }
 
 
-def test_smoke_characterization_shows_each_nodes_persons(
+def test_smoke_characterization_shows_each_nodes_persons_and_their_sum(
     smoke: tuple[Path, int, dict[str, Any]],
 ) -> None:
     out, _rc, doc = smoke
-    released = doc["jobs"][1]["combined"]
-    assert set(released["nodes"]) == {p.name for p in (out / "nodes").iterdir()}
-    for node, result in released["nodes"].items():
+    job = doc["jobs"][1]
+    assert set(job["per_node"]) == {p.name for p in (out / "nodes").iterdir()}
+    total = 0
+    for node, result in job["per_node"].items():
         con = duckdb.connect(str(out / "nodes" / node / "cdm.duckdb"), read_only=True)
         try:
             persons = con.execute("SELECT COUNT(*) FROM person").fetchone()
         finally:
             con.close()
+        assert persons is not None
         (section,) = [s for s in result["sections"] if s["name"] == "persons"]
-        assert persons is not None and section["value"] == persons[0] == 300
+        assert section["value"] == persons[0] == 300
+        total += persons[0]
+    (combined,) = [s for s in job["combined"]["sections"] if s["name"] == "persons"]
+    assert (combined["value"], combined["lower_bound"]) == (total, False)
 
 
 def test_node_stores_are_deidentified_and_keys_and_logins_are_private(
@@ -210,3 +216,38 @@ def test_sigint_stops_every_process(smoke: tuple[Path, int, dict[str, Any]]) -> 
     assert read_services(out) == []
     assert _mtimes(out) == before  # the second run reused everything
     assert os.path.exists(out / "run" / "hub.log")
+
+
+def _processes_using(out: Path) -> list[int]:
+    """Live processes whose command line or working directory is under ``out``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            cwd = os.readlink(entry / "cwd")
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state != "Z" and (str(out) in cmdline or cwd.startswith(str(out))):
+            found.append(int(entry.name))
+    return found
+
+
+def test_a_failed_start_stops_what_was_started_and_names_the_log(
+    smoke: tuple[Path, int, dict[str, Any]],
+) -> None:
+    out, _rc, _doc = smoke
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        done = subprocess.run(_demo(out, "--smoke", "--json", "--port", str(port)),
+                              capture_output=True, text=True, timeout=300, check=False)  # fmt: skip
+    assert done.returncode == 17, done.stderr
+    assert done.stderr.count("\n") == 1 and str(out / "run" / "hub.log") in done.stderr
+    doc = json.loads(done.stdout)
+    assert doc["ok"] is False and "hub" in doc["error"] and doc["jobs"] == []
+    assert _processes_using(out) == []
+    assert read_services(out) == []

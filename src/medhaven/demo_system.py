@@ -151,9 +151,14 @@ def _follow(client: HubClient, job: dict[str, Any], *, timeout: float) -> dict[s
     return job
 
 
-def _combined(result: dict[str, Any] | None) -> Any:
-    """The job's result as the hub released it (its combination, or each node's release)."""
-    return None if result is None else result.get("result")
+def _released(result: dict[str, Any] | None) -> dict[str, Any]:
+    """The hub's combination of a job, and for characterize each node's released result."""
+    if result is None:
+        return {"combined": None}
+    doc = result.get("result") or {}
+    if isinstance(doc.get("combined"), dict):  # characterize/incidence: combined + per node
+        return {"combined": doc["combined"], "per_node": doc.get("nodes", {})}
+    return {"combined": doc}
 
 
 def run_jobs(
@@ -178,8 +183,7 @@ def run_jobs(
                 result = client.job_result(job["id"]) if job["status"] in ("completed",
                                                                            "partial") else None  # fmt: skip
                 entry.update(id=job["id"], status=job["status"], reason=job.get("reason"),
-                             nodes=job.get("node_status", {}),
-                             combined=_combined(result))  # fmt: skip
+                             nodes=job.get("node_status", {}), **_released(result))  # fmt: skip
             except MedHavenError as exc:
                 entry.update(status="failed", reason=exc.message, nodes={}, combined=None)
             entry["seconds"] = round(time.perf_counter() - started, 2)

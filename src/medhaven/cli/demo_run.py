@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from rich.console import Console
 from rich.table import Table
 
 from medhaven.cli.common import console, print_json
@@ -34,22 +35,25 @@ def _rows(doc: Any) -> dict[str, str]:
     if "persons" in sections:
         rows["persons"] = str(sections["persons"].get("display"))
     for name, label in (("persons_by_sex", "sex"), ("persons_by_age_group", "age")):
-        table = sections.get(name, {}).get("table") or {}
+        section = sections.get(name, {})
+        table = section.get("table") or section  # a node's table, or a combined section
         for entry in table.get("entries", []):
             if not entry.get("margin"):
                 rows[f"{label} {entry.get('label')}"] = str(entry.get("display"))
     return rows
 
 
-def characterization_table(combined: Any) -> Table:
+def characterization_table(combined: Any, per_node: dict[str, Any] | None) -> Table:
     """The federated characterization: each node's released figures (and a combination if any)."""
     columns: dict[str, dict[str, str]] = {}
-    if isinstance(combined, dict) and isinstance(combined.get("nodes"), dict):
-        for node, doc in sorted(combined["nodes"].items()):
-            columns[str(node)] = _rows(doc)
+    for node, doc in sorted((per_node or {}).items()):
+        columns[str(node)] = _rows(doc)
     if _sections(combined):
         columns["all nodes"] = _rows(combined)
-    view = Table(title="Federated characterization (released by each node: min. cell count 5)")
+    view = Table(
+        title="Federated characterization (released by each node, min. cell count 5; "
+        "all nodes: their sum, >= N where a node suppressed a cell)"
+    )
     view.add_column("")
     for name in columns:
         view.add_column(name, justify="right")
@@ -85,18 +89,18 @@ def _print_results(jobs: list[dict[str, Any]]) -> None:
         elif job["kind"] == "cohort_count":
             out.print(_count_line(job))
         else:
-            out.print(characterization_table(job.get("combined")))
+            out.print(characterization_table(job.get("combined"), job.get("per_node")))
             out.print(f"federated characterization: job {job.get('id')} completed in "
                       f"{job['seconds']:.0f} s")  # fmt: skip
 
 
-def _print_logins(url: str, seed: HubSeed, out: Path) -> None:
+def _print_logins(url: str, seed: HubSeed, out: Path, *, to: Console) -> None:
     view = Table(title=f"MedHaven hub: {url} (API {url}/api/v1, docs {url}/docs)")
     for name in ("role", "organisation", "email", "password"):
         view.add_column(name)
     for user in seed.users:
         view.add_row(user["role"], user["org"], user["email"], user["password"])
-    wide_console().print(view)
+    to.print(view)
     console.print(f"logins: {out / LOGINS} (mode 0600); project {seed.project_id} holds an "
                   "active grant on every dataset. Ctrl-C stops every process.")  # fmt: skip
 
@@ -158,7 +162,9 @@ def run_system(
                 console.print(f"[yellow]note:[/] {note}")
             _print_results(jobs)
         if not smoke:
-            _print_logins(system.url, logins, out)
+            if as_json:
+                print_json(doc)
+            _print_logins(system.url, logins, out, to=console if as_json else wide_console())
             serving = True
             _serve(system)
     except KeyboardInterrupt:
