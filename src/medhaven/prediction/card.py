@@ -53,12 +53,22 @@ STANDARD_LIMITATIONS = [
 def release_attrition(
     attrition: Sequence[Mapping[str, Any]], policy: DisclosurePolicy = DEFAULT_POLICY
 ) -> list[dict[str, Any]]:
-    """Attrition steps with person counts released under ``policy`` (``None`` when suppressed)."""
+    """Attrition steps with person counts released under ``policy`` (``None`` when suppressed).
+
+    A step is hidden when its count, or the number of persons it removed since
+    the last shown step, is sensitive: the difference of two shown steps
+    would otherwise give a small count back.
+    """
     out: list[dict[str, Any]] = []
+    last: int | None = None
     for step in attrition:
         persons = int(step["persons"])
-        shown = None if policy.is_sensitive_count(persons) else policy.round_count(persons)
-        out.append({"step": str(step["step"]), "persons": shown})
+        removed = 0 if last is None else last - persons
+        hide = policy.is_sensitive_count(persons) or policy.is_sensitive_count(abs(removed))
+        out.append({"step": str(step["step"]),
+                    "persons": None if hide else policy.round_count(persons)})  # fmt: skip
+        if not hide:
+            last = persons
     return out
 
 
@@ -180,7 +190,7 @@ def calibration_svg(card: Mapping[str, Any]) -> Markup:
     fig, ax = _figure()
     top = 0.0
     for name, ev in _evaluations(card):
-        bins = [b for b in ev["calibration_curve"] if not b["suppressed"]]
+        bins = ev["calibration_curve"]
         xs = [b["mean_predicted"] for b in bins]
         ys = [b["observed"] for b in bins]
         top = max([top, *xs, *ys])

@@ -21,6 +21,7 @@ The metrics themselves are computed in :mod:`medhaven.prediction.metrics`.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -86,48 +87,78 @@ def _overall_metrics(y: npt.NDArray[np.int8], p: m.FloatArray) -> dict[str, Any]
     }
 
 
-def _roc_curve(
-    y: npt.NDArray[np.int8], p: m.FloatArray, policy: DisclosurePolicy
-) -> list[dict[str, Any]]:
-    points = [{"threshold": None, "fpr": 1.0, "tpr": 1.0}]
-    for t in np.unique(np.quantile(p, np.linspace(0.0, 1.0, ROC_POINTS + 1))[1:]):
-        c = m.confusion(y, p, float(t))
-        if _cells_ok((c.tp, c.fp, c.tn, c.fn), policy):
-            points.append({"threshold": _r(float(t)), "fpr": _r(c.fp / (c.fp + c.tn)),
-                           "tpr": _r(c.tp / (c.tp + c.fn))})  # fmt: skip
-    points.append({"threshold": None, "fpr": 0.0, "tpr": 0.0})
+def _chain(
+    y: npt.NDArray[np.int8], p: m.FloatArray, policy: DisclosurePolicy, candidates: Sequence[float]
+) -> dict[float, m.Confusion]:
+    """The thresholds whose 2x2 tables may all be released together.
+
+    Candidates are admitted in order (the threshold table's first, then the
+    calibration deciles, then the ROC points): one is kept when its four cells
+    pass the policy and so do the persons with and without the outcome that
+    lie between it and its nearest kept neighbours. Any two kept tables then
+    differ by counts that pass too (sums of 0 or at least the minimum), so no
+    subtraction between released rows, ROC points and calibration bins gives
+    a small count back.
+    """
+    total_pos, total_neg = int(y.sum()), int(y.size - y.sum())
+    kept: dict[float, m.Confusion] = {}
+    for t in candidates:
+        if t in kept:
+            continue
+        c = m.confusion(y, p, t)
+        above = [kept[k] for k in kept if k > t]
+        below = [kept[k] for k in kept if k < t]
+        hi_tp, hi_fp = max(((a.tp, a.fp) for a in above), default=(0, 0))
+        lo_tp, lo_fp = min(((b.tp, b.fp) for b in below), default=(total_pos, total_neg))
+        counts = (c.tp, c.fp, c.tn, c.fn, c.tp - hi_tp, c.fp - hi_fp, lo_tp - c.tp, lo_fp - c.fp)
+        if _cells_ok(counts, policy):
+            kept[t] = c
+    return kept
+
+
+def _roc_curve(kept: Mapping[float, m.Confusion]) -> list[dict[str, Any]]:
+    points: list[dict[str, Any]] = [{"threshold": None, "fpr": 0.0, "tpr": 0.0}]
+    for t in sorted(kept, reverse=True):
+        c = kept[t]
+        points.append({"threshold": _r(t), "fpr": _r(c.fp / (c.fp + c.tn)),
+                       "tpr": _r(c.tp / (c.tp + c.fn))})  # fmt: skip
+    points.append({"threshold": None, "fpr": 1.0, "tpr": 1.0})
     return points
 
 
 def _curve(
-    y: npt.NDArray[np.int8], p: m.FloatArray, policy: DisclosurePolicy
+    y: npt.NDArray[np.int8],
+    p: m.FloatArray,
+    policy: DisclosurePolicy,
+    kept: Mapping[float, m.Confusion],
+    deciles: Sequence[float],
 ) -> list[dict[str, Any]]:
+    """Bins between the kept decile thresholds (a dropped boundary merges two deciles)."""
+    cuts = sorted(t for t in set(deciles) if t in kept)
+    edges = [-np.inf, *cuts, np.inf]
     rows: list[dict[str, Any]] = []
-    for i, b in enumerate(m.calibration_bins(y, p, bins=CURVE_BINS), start=1):
-        if _cells_ok((b.n, b.outcomes, b.n - b.outcomes), policy):
-            rows.append({"bin": i, "n": policy.round_count(b.n), "suppressed": False,
-                         "mean_predicted": _r(b.mean_predicted), "observed": _r(b.outcomes / b.n)})  # fmt: skip
-        else:
-            rows.append({"bin": i, "n": None, "suppressed": True, "mean_predicted": None,
-                         "observed": None})  # fmt: skip
+    for lo, hi in itertools.pairwise(edges):
+        sel = (p >= lo) & (p < hi)
+        n = int(sel.sum())
+        if n == 0:
+            continue
+        rows.append({"bin": len(rows) + 1, "n": policy.round_count(n),
+                     "from_threshold": None if lo == -np.inf else _r(lo),
+                     "mean_predicted": _r(float(p[sel].mean())),
+                     "observed": _r(float(y[sel].mean()))})  # fmt: skip
     return rows
 
 
 def _threshold_rows(
-    y: npt.NDArray[np.int8],
-    p: m.FloatArray,
     policy: DisclosurePolicy,
-    *,
-    thresholds: Sequence[float],
-    top_fractions: Sequence[float],
+    kept: Mapping[float, m.Confusion],
+    wanted: Sequence[tuple[str, float, float]],
 ) -> list[dict[str, Any]]:
-    wanted = [("risk", float(t), float(t)) for t in thresholds]
-    wanted += [("top_fraction", float(f), float(np.quantile(p, 1.0 - f))) for f in top_fractions]
     rows: list[dict[str, Any]] = []
     for kind, value, threshold in wanted:
-        c = m.confusion(y, p, threshold)
         row: dict[str, Any] = {"kind": kind, "value": value, "threshold": _r(threshold)}
-        if _cells_ok((c.tp, c.fp, c.tn, c.fn), policy):
+        c = kept.get(threshold)
+        if c is not None:
             row.update(suppressed=False, flagged=policy.round_count(c.tp + c.fp),
                        tp=policy.round_count(c.tp), fp=policy.round_count(c.fp),
                        tn=policy.round_count(c.tn), fn=policy.round_count(c.fn),
@@ -138,6 +169,23 @@ def _threshold_rows(
                        sensitivity=None, specificity=None, ppv=None, npv=None)  # fmt: skip
         rows.append(row)
     return rows
+
+
+def _curves(
+    y: npt.NDArray[np.int8],
+    p: m.FloatArray,
+    policy: DisclosurePolicy,
+    *,
+    thresholds: Sequence[float],
+    top_fractions: Sequence[float],
+) -> dict[str, Any]:
+    quantiles = [float(q) for q in np.quantile(p, np.linspace(0.0, 1.0, ROC_POINTS + 1))[1:-1]]
+    deciles = [float(q) for q in np.quantile(p, np.linspace(0.0, 1.0, CURVE_BINS + 1))[1:-1]]
+    wanted = [("risk", float(t), float(t)) for t in thresholds]
+    wanted += [("top_fraction", float(f), float(np.quantile(p, 1.0 - f))) for f in top_fractions]
+    kept = _chain(y, p, policy, [*(w[2] for w in wanted), *deciles, *quantiles])
+    return {"roc_curve": _roc_curve(kept), "calibration_curve": _curve(y, p, policy, kept, deciles),
+            "thresholds": _threshold_rows(policy, kept, wanted)}  # fmt: skip
 
 
 def _subgroup(
@@ -154,6 +202,22 @@ def _subgroup(
     else:
         block.update(released=False, auroc=None, auroc_ci=None, brier=None, observed_expected=None)
     return block
+
+
+def _protect(
+    rows: list[dict[str, Any]], true: Sequence[int], key: str, policy: DisclosurePolicy
+) -> None:
+    """Secondary suppression in one grouping: the labels' counts add up to a released total, so
+    hide the smallest published count until the hidden ones together pass the policy."""
+    hidden = [i for i, r in enumerate(rows) if r[key] is None]
+    while hidden and policy.is_sensitive_count(sum(true[i] for i in hidden)):
+        shown = [i for i, r in enumerate(rows) if r[key] is not None]
+        if not shown:
+            return
+        j = min(shown, key=lambda i: true[i])
+        rows[j][key] = None
+        rows[j]["suppressed"].append(key)
+        hidden.append(j)
 
 
 def evaluate(
@@ -182,9 +246,7 @@ def evaluate(
                               "min_cell_count": policy.min_cell_count}  # fmt: skip
     if metrics_releasable(n, outcomes, policy):
         result.update(released=True, metrics=_overall_metrics(ya, pa),
-                      roc_curve=_roc_curve(ya, pa, policy), calibration_curve=_curve(ya, pa, policy),
-                      thresholds=_threshold_rows(ya, pa, policy, thresholds=thresholds,
-                                                 top_fractions=top_fractions))  # fmt: skip
+                      **_curves(ya, pa, policy, thresholds=thresholds, top_fractions=top_fractions))  # fmt: skip
     else:
         result.update(released=False, metrics=None, roc_curve=[], calibration_curve=[],
                       thresholds=[])  # fmt: skip
@@ -193,8 +255,11 @@ def evaluate(
         la = np.asarray(labels).astype(str)
         if la.shape != ya.shape:
             raise InvalidInput(f"evaluate: subgroup {name} has not one label per person")
-        subgroups[name] = [_subgroup(str(v), ya[la == v], pa[la == v], policy)
-                           for v in np.unique(la)]  # fmt: skip
+        values = np.unique(la)
+        rows = [_subgroup(str(v), ya[la == v], pa[la == v], policy) for v in values]
+        _protect(rows, [int((la == v).sum()) for v in values], "n", policy)
+        _protect(rows, [int(ya[la == v].sum()) for v in values], "outcomes", policy)
+        subgroups[name] = rows
     result["subgroups"] = subgroups
     return result
 
