@@ -188,3 +188,16 @@ def test_study_run_trains_on_two_hospitals_and_validates_on_the_third(hospitals:
     assert status["18a"] == "missing" and "18a" in tripod["missing"]
     html = (out / "model_card.html").read_text()
     assert html.count("<svg") == 2 and "external: general" in html
+
+
+def test_packaged_example_spec_is_valid(tmp_path: Path) -> None:
+    from importlib.resources import files
+
+    text = (files("medhaven.prediction") / "examples" / "hf_hypertension_study.json").read_text()
+    doc = json.loads(text)
+    for site in doc["data"]:
+        (tmp_path / site["cdm"]).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / site["cdm"]).write_bytes(b"")
+    spec = load_spec(_write(tmp_path, doc))
+    assert [s.role for s in spec.data] == ["train", "train", "validate"]
+    assert spec.study_task().outcome_cohort == "heart_failure_admission"

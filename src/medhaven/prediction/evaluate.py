@@ -5,16 +5,19 @@ per person for each grouping: sex, age group, hospital) and returns a
 JSON-ready dict that holds only what the node's
 :class:`~medhaven.analytics.policy.DisclosurePolicy` allows:
 
-* counts (persons, outcomes, cells of a 2x2 table, calibration bins) that are
-  sensitive under the policy (``1 .. min_cell_count - 1`` by default) are
-  ``None`` and named in the block's ``"suppressed"`` list; a count that could
-  be recovered by subtraction (persons minus outcomes) is suppressed too;
+* counts (persons, outcomes) that are sensitive under the policy
+  (``1 .. min_cell_count - 1`` by default) are ``None`` and named in the
+  block's ``"suppressed"`` list; a count that could be recovered by
+  subtraction is hidden too (persons minus outcomes; the labels of one
+  grouping against the total: secondary suppression of the smallest count);
 * metrics of a group (overall or a subgroup) with fewer than
   ``min_cell_count`` persons, outcomes or non-outcomes are not released at
   all (``"released": false``);
-* ROC points, calibration bins and threshold rows are released only where
-  every count behind them passes the policy, since a rate and its released
-  denominator give the count back.
+* the threshold table, the ROC points and the calibration bins come from one
+  chain of thresholds (:func:`_chain`) in which every 2x2 cell, and every
+  difference between two released tables, passes the policy: a threshold
+  row that cannot join is shown as suppressed, an ROC point is left out,
+  and a decile boundary is dropped (two deciles merge into one bin).
 
 The metrics themselves are computed in :mod:`medhaven.prediction.metrics`.
 """
