@@ -201,3 +201,25 @@ def test_packaged_example_spec_is_valid(tmp_path: Path) -> None:
     spec = load_spec(_write(tmp_path, doc))
     assert [s.role for s in spec.data] == ["train", "train", "validate"]
     assert spec.study_task().outcome_cohort == "heart_failure_admission"
+
+
+def test_node_minimum_cell_count_is_a_floor(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from medhaven.prediction import study as study_mod
+
+    seen: list[int] = []
+
+    def stop(*args: Any, **kwargs: Any) -> None:
+        seen.append(kwargs["min_cell_count"])
+        raise InvalidInput("stop here")
+
+    monkeypatch.setattr(study_mod, "site_data", lambda s, t: _data([1, 2], 300, s.site, 0))
+    monkeypatch.setattr(study_mod, "fit", stop)
+    monkeypatch.setenv("MEDHAVEN_MIN_CELL_COUNT", "11")
+    for asked in (3, 20):
+        spec = load_spec(_write(tmp_path, _spec(tmp_path, min_cell_count=asked)))
+        with pytest.raises(InvalidInput, match="stop here"):
+            study_mod.run_study(spec, tmp_path / "out")
+    assert seen == [11, 20]
+    assert not (tmp_path / "out").exists()

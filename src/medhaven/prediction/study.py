@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from scipy import sparse
 
 from medhaven.analytics.policy import DisclosurePolicy
+from medhaven.config import get_settings
 from medhaven.errors import InvalidInput, NotFound
 from medhaven.prediction.card import build_card, write_card
 from medhaven.prediction.data import PredictionData
@@ -63,7 +64,7 @@ class StudySpec(BaseModel):
     data: list[SiteSpec] = Field(min_length=1)
     test_fraction: float = Field(default=0.25, gt=0.0, lt=1.0)
     seed: int = 1
-    min_cell_count: int = Field(default=5, ge=1)
+    min_cell_count: int | None = Field(default=None, ge=1)
     min_train_persons: int = Field(default=100, ge=1)
     intended_use: dict[str, str] = Field(default_factory=dict)
     limitations: list[str] = Field(default_factory=list)
@@ -217,7 +218,10 @@ def run_study(spec: StudySpec, out: Path) -> StudyResult:
 
     started = time.perf_counter()
     task = spec.study_task()
-    policy = DisclosurePolicy(min_cell_count=spec.min_cell_count)
+    # The node's minimum (MEDHAVEN_MIN_CELL_COUNT) is a floor: a spec may raise it, never lower it.
+    policy = DisclosurePolicy(
+        min_cell_count=max(get_settings().min_cell_count, spec.min_cell_count or 1)
+    )
     train_sites = [s for s in spec.data if s.role == "train"]
     validate_sites = [s for s in spec.data if s.role == "validate"]
     train_parts, test_parts = [], []
