@@ -121,8 +121,8 @@ def test_lightgbm_booster_keeps_no_feature_min_max(train_test) -> None:
 
 def test_node_min_cell_count_raises_min_child_samples(train_test) -> None:
     spec = ModelSpec(kind="lightgbm", hyperparameters=FAST["lightgbm"])
-    assert fit(spec, train_test[0], min_cell_count=50).hyperparameters["min_child_samples"] == 50
-    assert fit(spec, train_test[0], min_cell_count=5).hyperparameters["min_child_samples"] == 20
+    assert fit(spec, train_test[0], min_cell_count=50).hyperparameters["min_child_samples"] >= 50
+    assert fit(spec, train_test[0]).hyperparameters["min_child_samples"] == 20
 
 
 def test_predict_aligns_a_site_with_other_columns(train_test) -> None:

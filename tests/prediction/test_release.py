@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy import sparse
 
 from medhaven.errors import Forbidden
+from medhaven.prediction.data import PredictionData
 from medhaven.prediction.federated import bag_lightgbm
 from medhaven.prediction.models import ModelSpec, fit
 from medhaven.prediction.release import check_model_release, leaf_counts, require_model_release
@@ -76,3 +78,23 @@ def test_a_bagged_ensemble_is_refused_when_one_site_booster_has_a_small_leaf() -
     assert not check_model_release(bag_lightgbm([good, bad]), n_train=1000, min_patients=100,
                                    min_cell_count=20).released  # fmt: skip
     assert np.all(np.array(leaf_counts(bag_lightgbm([good]))) >= 20)
+
+
+def test_lightgbm_own_leaf_minimum_is_approximate_and_node_training_makes_it_exact() -> None:
+    # LightGBM estimates leaf sizes from hessian sums: with skewed risks a leaf can hold fewer
+    # real rows than min_child_samples. Training at a node retrains until every leaf passes.
+    rng = np.random.default_rng(0)
+    n, p = 1500, 10
+    X = (rng.random((n, p)) < 0.2).astype(float)
+    X[:, -1] = rng.normal(size=n) * 3
+    eta = -4 + 3 * X[:, 0] + 2 * X[:, 1] + X[:, -1]
+    y = (rng.random(n) < 1 / (1 + np.exp(-eta))).astype(np.int8)
+    data = PredictionData(X=sparse.csr_matrix(X), y=y, feature_ids=np.arange(p, dtype=np.int64),
+                          feature_names=[f"f{i}" for i in range(p)])  # fmt: skip
+    trees = {"n_estimators": 30, "min_child_samples": 20}
+    plain = fit(ModelSpec(kind="lightgbm", hyperparameters=trees), data)
+    assert min(leaf_counts(plain)) < 20
+    at_node = fit(ModelSpec(kind="lightgbm", hyperparameters=trees), data, min_cell_count=20)
+    assert min(leaf_counts(at_node)) >= 20
+    assert at_node.hyperparameters["min_child_samples"] > 20  # raised until the counts held
+    assert check_model_release(at_node, n_train=n, min_patients=100, min_cell_count=20).released

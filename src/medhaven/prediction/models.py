@@ -257,9 +257,7 @@ def fit(
     check_trainable(data)
     hp = spec.resolved()
     if spec.kind == "lightgbm":
-        if min_cell_count is not None:
-            hp["min_child_samples"] = max(int(hp["min_child_samples"]), int(min_cell_count))
-        boosters = [_fit_lightgbm(hp, data, spec.seed)]
+        boosters = [_fit_lightgbm_at_node(hp, data, spec.seed, min_cell_count)]
         weights: list[Array] = []
     else:
         # counts and measurement values are trained on a power-of-two scale, folded back after
@@ -328,6 +326,44 @@ def _fit_mlp(hp: dict[str, Any], data: PredictionData, seed: int) -> list[Array]
     return weights
 
 
+def _fit_lightgbm_at_node(
+    hp: dict[str, Any], data: PredictionData, seed: int, min_cell_count: int | None
+) -> str:
+    """Train; under a minimum cell count, retrain with larger leaves until every leaf holds it.
+
+    LightGBM checks ``min_child_samples`` against counts it estimates from
+    sums of hessians, so rows with a high predicted risk can leave a leaf
+    with fewer real rows; the dump's ``leaf_count`` is exact, and decides.
+    """
+    if min_cell_count is None:
+        return _fit_lightgbm(hp, data, seed)
+    hp["min_child_samples"] = max(int(hp["min_child_samples"]), int(min_cell_count))
+    for _ in range(12):
+        text = _fit_lightgbm(hp, data, seed)
+        if min(booster_leaf_counts(text, data.rows)) >= min_cell_count:
+            return text
+        if hp["min_child_samples"] >= data.rows:
+            break
+        hp["min_child_samples"] = min(data.rows, math.ceil(hp["min_child_samples"] * 1.5))
+    raise InvalidInput(
+        f"train: no LightGBM model with every leaf at or above {min_cell_count} rows "
+        f"at {data.site or 'this site'}"
+    )
+
+
+def booster_leaf_counts(model_string: str, rows: int) -> list[int]:
+    """Training rows of every leaf of every tree of one booster (a one-leaf tree holds ``rows``)."""
+    import lightgbm as lgb
+
+    def leaves(node: dict[str, Any]) -> list[int]:
+        if "left_child" not in node:
+            return [int(node.get("leaf_count", rows))]
+        return leaves(node["left_child"]) + leaves(node["right_child"])
+
+    dump = lgb.Booster(model_str=model_string).dump_model()
+    return [c for tree in dump["tree_info"] for c in leaves(tree["tree_structure"])]
+
+
 def _fit_lightgbm(hp: dict[str, Any], data: PredictionData, seed: int) -> str:
     import lightgbm as lgb
 
@@ -361,6 +397,7 @@ __all__ = [
     "ModelSpec",
     "TrainedModel",
     "blank_feature_infos",
+    "booster_leaf_counts",
     "check_trainable",
     "column_sum_squares",
     "fit",

@@ -13,10 +13,9 @@ minimum is the control for that.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from medhaven.errors import Forbidden, InvalidInput
-from medhaven.prediction.models import TrainedModel
+from medhaven.prediction.models import TrainedModel, booster_leaf_counts
 
 
 @dataclass(frozen=True)
@@ -28,12 +27,6 @@ class ReleaseDecision:
     smallest_leaf: int | None = None  # set only when every leaf passes
 
 
-def _leaves(node: dict[str, Any], default: int) -> list[int]:
-    if "leaf_count" in node or "left_child" not in node:
-        return [int(node.get("leaf_count", default))]
-    return _leaves(node["left_child"], default) + _leaves(node["right_child"], default)
-
-
 def leaf_counts(model: TrainedModel) -> list[int]:
     """Training rows per leaf, over every tree of every booster (LightGBM models only).
 
@@ -41,18 +34,11 @@ def leaf_counts(model: TrainedModel) -> list[int]:
     for a bagged ensemble the booster's rows are its own site's, so that
     leaf is counted as the smallest site's row count (a lower bound).
     """
-    import lightgbm as lgb
-
     if model.kind != "lightgbm":
         raise InvalidInput(f"leaf counts: a {model.kind} model has no leaves")
     site_rows = model.training.get("site_rows") or [model.n_train]
     default = int(min(site_rows))
-    counts: list[int] = []
-    for text in model.boosters:
-        dump = lgb.Booster(model_str=text).dump_model()
-        for tree in dump["tree_info"]:
-            counts += _leaves(tree["tree_structure"], default)
-    return counts
+    return [c for text in model.boosters for c in booster_leaf_counts(text, default)]
 
 
 def check_model_release(
