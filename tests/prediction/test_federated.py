@@ -212,3 +212,14 @@ def test_newton_and_fedavg_share_one_power_of_two_scale(sites) -> None:
     by_hand = PredictionData(X=sparse.csr_matrix(sites[0].X.toarray() / scale), y=sites[0].y,
                              feature_ids=sites[0].feature_ids, feature_names=sites[0].feature_names)  # fmt: skip
     np.testing.assert_allclose(direct.hessian, newton_site(by_hand, beta).hessian, rtol=1e-12)
+
+
+def test_newton_with_l2_equals_scikit_learn_penalised_fit_on_the_scaled_columns(sites) -> None:
+    X, y = _pooled(sites)
+    scale = scale_aggregate([scale_site(s) for s in sites])
+    for l2 in (1.0, 100.0):
+        model = fit_newton(sites, l2=l2)
+        sk = LogisticRegression(C=1 / l2, l1_ratio=0.0, solver="lbfgs", tol=1e-12,
+                                max_iter=10_000).fit(X / scale, y)  # fmt: skip
+        np.testing.assert_allclose(model.weights[0].ravel(), sk.coef_.ravel() / scale, atol=1e-6)
+        assert model.weights[1][0] == pytest.approx(sk.intercept_[0], abs=1e-6)
