@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -74,8 +76,13 @@ class DemoSystem:
         # Flower node ids are new with every SuperLink: an old node-name cache would mislead it.
         (self.data.hub_dir / "flower-nodes.json").unlink(missing_ok=True)
         try:
+            # The hub starts first (its imports and migration overlap the SuperLink's start);
+            # it needs the SuperLink only when a job comes.
+            link_port = free_port()
+            step("starting the hub")
+            hub = self._spawn_hub(f"127.0.0.1:{link_port}")
             step("starting the SuperLink")
-            link = start_superlink(self.run_dir, wait=wait)
+            link = start_superlink(self.run_dir, port=link_port, wait=wait)
             self.services.append(link)
             self._record()
             for node in self.data.nodes:
@@ -84,8 +91,8 @@ class DemoSystem:
                                       work=self.run_dir)  # fmt: skip
                 self.services.append(svc)
                 self._record()
-            step("starting the hub")
-            self._start_hub(link.address, wait=wait)
+            step("waiting for the hub")
+            self._wait_hub(hub, wait=wait)
             self._record()
             for svc in self.services:
                 if not svc.alive():
@@ -94,7 +101,7 @@ class DemoSystem:
             self.stop()
             raise
 
-    def _start_hub(self, superlink: str, *, wait: float) -> None:
+    def _spawn_hub(self, superlink: str) -> Service:
         port = self.port or free_port()
         log_path = self.run_dir / "hub.log"
         env = {**child_env(self.run_dir / "hub-home"), "MEDHAVEN_HUB_SUPERLINK": superlink}
@@ -109,18 +116,22 @@ class DemoSystem:
         svc = Service(name="hub", proc=proc, log_path=log_path, address=f"127.0.0.1:{port}",
                       _log=log)  # fmt: skip
         self.services.append(svc)
-        self.url = f"http://127.0.0.1:{port}"
+        return svc
+
+    def _wait_hub(self, svc: Service, *, wait: float) -> None:
+        url = f"http://{svc.address}"
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline:
             if not svc.alive():
-                raise TransportError(f"the hub exited at start (log: {log_path})")
+                raise TransportError(f"the hub exited at start (log: {svc.log_path})")
             try:
-                if httpx.get(f"{self.url}/openapi.json", timeout=2.0).status_code == 200:
+                if httpx.get(f"{url}/openapi.json", timeout=2.0).status_code == 200:
+                    self.url = url
                     return
             except httpx.HTTPError:
                 pass
             time.sleep(0.2)
-        raise TransportError(f"the hub did not answer within {wait:g} s (log: {log_path})")
+        raise TransportError(f"the hub did not answer within {wait:g} s (log: {svc.log_path})")
 
     def node_status(self) -> list[dict[str, str]]:
         """Each node's SuperNode: ``up`` while its process runs, else ``exited``."""
@@ -136,6 +147,9 @@ class DemoSystem:
 
     def stop(self) -> None:
         """Stop every process group (the hub first, the SuperLink last)."""
+        for svc in reversed(self.services):  # all at once: their shutdowns overlap
+            with contextlib.suppress(OSError):
+                os.killpg(svc.proc.pid, signal.SIGTERM)
         for svc in reversed(self.services):
             with contextlib.suppress(OSError, subprocess.SubprocessError):
                 svc.stop()

@@ -142,18 +142,23 @@ def run_system(
 
             data = prepare(out, seed=seed, persons=persons, hospitals=hospitals, fresh=fresh,
                            on_step=step)  # fmt: skip
+            phases = {"data": time.perf_counter() - started}
             step("seeding the hub")
             logins, _reused = seed_hub(out, data.report.hospitals)
+            phases["hub_seed"] = time.perf_counter() - started - sum(phases.values())
             system = DemoSystem(data, port=port)
             try:
                 system.start(on_step=step)
+                phases["start"] = time.perf_counter() - started - sum(phases.values())
                 jobs = run_jobs(system.url, logins, on_step=step)
+                phases["jobs"] = time.perf_counter() - started - sum(phases.values())
             except MedHavenError as exc:
                 if smoke:
                     doc = {**smoke_document(system, [], time.perf_counter() - started),
                            "error": exc.message}  # fmt: skip
                 raise
             doc = smoke_document(system, jobs, time.perf_counter() - started)
+            doc["phases"] = {k: round(v, 2) for k, v in phases.items()}
         if not as_json:
             if data.reused:
                 console.print(f"reusing the demo data in {out} (made earlier; --fresh remakes it)")
