@@ -71,7 +71,7 @@ class Network:
 
 def _node_toml(path: Path, name: str, db: Path, public: Path, transport: str) -> Path:
     path.write_text(
-        f'name = "{name}"\ncdm = "{db}"\naccepted_kinds = ["cohort_count"]\n'
+        f'name = "{name}"\ncdm = "{db}"\naccepted_kinds = ["cohort_count", "characterize"]\n'
         f'hub_public_key = "{public}"\nrevoked_grants = "revoked.txt"\n{transport}',
         encoding="utf-8",
     )
@@ -120,6 +120,23 @@ def test_tls_and_auth_network_runs_a_federated_count(network: Network) -> None:
     # the SuperLink really serves TLS: plain HTTP to it gets no Flower answer
     with pytest.raises(httpx.HTTPError):
         httpx.get(f"http://{network.superlink.address}/health", timeout=2.0).raise_for_status()
+
+
+def test_characterization_is_combined_by_the_serverapp(network: Network) -> None:
+    params = {"scope": "dataset", "top": 5}
+    doc = submit(network.sign(kind="characterize", parameters=params),
+                 superlink=network.superlink.address, min_nodes=2, timeout=90, wait_nodes=60,
+                 root_ca=network.tls.ca_cert)  # fmt: skip
+    assert doc["status"] == "completed", doc
+    combined = doc["combined"]
+    assert combined["kind"] == "characterize"
+    nodes = {r["node"]: r["result"] for r in doc["nodes"]}  # each node's result is kept
+    assert set(nodes) == set(network.configs)
+    persons = next(s for s in combined["sections"] if s["name"] == "persons")
+    shown = [next(s for s in r["sections"] if s["name"] == "persons")["value"]
+             for r in nodes.values()]  # fmt: skip
+    assert persons["value"] == sum(shown) == 400  # two generated hospitals of 200
+    assert persons["lower_bound"] is False
 
 
 def test_submit_without_the_ca_cannot_reach_a_tls_superlink(network: Network) -> None:
