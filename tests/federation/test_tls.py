@@ -102,3 +102,47 @@ def test_node_toml_transport_table_resolves_relative_paths(tmp_path: Path) -> No
                     '[transport]\nca = "x"\n')  # fmt: skip
     with pytest.raises(ConfigError, match=r"transport\.ca"):
         NodeConfig.load(toml)
+
+
+def test_auth_without_tls_is_refused_before_anything_starts(tmp_path: Path) -> None:
+    from medhaven.federation.processes import start_superlink, start_supernode
+
+    with pytest.raises(InvalidInput, match="needs TLS"):
+        start_superlink(tmp_path / "run", supernode_auth=True)
+    assert not (tmp_path / "run").exists()
+    from medhaven.federation.jobs import generate_hub_keypair
+
+    _priv, public = generate_hub_keypair(tmp_path / "hub")
+    toml = tmp_path / "node.toml"
+    toml.write_text(f'name = "n1"\ncdm = "cdm.duckdb"\nhub_public_key = "{public}"\n')
+    key, _pub = generate_node_key(tmp_path / "keys", "n1")
+    with pytest.raises(InvalidInput, match="needs TLS"):
+        start_supernode(toml, superlink="127.0.0.1:1", work=tmp_path / "run", auth_key=key)
+    from medhaven.errors import NotFound
+
+    with pytest.raises(NotFound, match="--root-ca: no such file"):
+        start_supernode(toml, superlink="127.0.0.1:1", work=tmp_path / "run",
+                        root_ca=tmp_path / "missing.crt")  # fmt: skip
+
+
+def test_connection_names_the_ca_instead_of_insecure(tmp_path: Path) -> None:
+    import tomllib
+
+    from medhaven.federation.processes import CONNECTION, write_connection
+
+    write_connection(tmp_path / "a", "127.0.0.1:9092")
+    plain = tomllib.loads((tmp_path / "a" / "config.toml").read_text())
+    assert plain["superlink"][CONNECTION] == {"address": "127.0.0.1:9092", "insecure": True}
+    files = generate_certs(tmp_path / "c")
+    write_connection(tmp_path / "b", "localhost:9092", root_ca=files.ca_cert)
+    tls = tomllib.loads((tmp_path / "b" / "config.toml").read_text())
+    assert tls["superlink"][CONNECTION] == {"address": "localhost:9092",
+                                            "root-certificates": str(files.ca_cert.resolve())}  # fmt: skip
+
+
+def test_cli_superlink_refuses_a_network_address_without_tls(tmp_path: Path) -> None:
+    done = CliRunner().invoke(app, ["federation", "superlink", "--work", str(tmp_path / "w"),
+                                    "--host", "0.0.0.0"])  # fmt: skip
+    assert isinstance(done.exception, InvalidInput)
+    assert "not loopback: give --tls-dir" in done.exception.message
+    assert not (tmp_path / "w").exists()

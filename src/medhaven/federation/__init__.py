@@ -6,13 +6,20 @@
   and audits it;
 * :mod:`.kinds`: the job kinds (``cohort_count``, ``characterize``, ``incidence``);
 * :mod:`.audit`: the node's hash-chained JSON-lines audit log;
-* :mod:`.combine`: :func:`combine_counts`, totals that never un-suppress a cell.
+* :mod:`.combine`: :func:`combine_counts`, :func:`combine_characterize`,
+  :func:`combine_incidence`: combinations that never un-suppress a cell;
+* :mod:`.tls`: the federation CA, the SuperLink certificate, node keys.
 
 The Flower transport (ServerApp / ClientApp) builds on these.
 """
 
 from medhaven.federation.audit import NodeAuditLog
-from medhaven.federation.combine import combine_counts
+from medhaven.federation.combine import (
+    combine,
+    combine_characterize,
+    combine_counts,
+    combine_incidence,
+)
 from medhaven.federation.jobs import (
     JobSpec,
     SignedJob,
@@ -30,7 +37,10 @@ __all__ = [
     "NodeConfig",
     "SignedJob",
     "canonical_json",
+    "combine",
+    "combine_characterize",
     "combine_counts",
+    "combine_incidence",
     "generate_hub_keypair",
     "handle_job",
     "held_jobs",
