@@ -82,6 +82,7 @@ def test_bad_spec_files(tmp_path: Path) -> None:
         )
 
 
+@pytest.mark.slow  # a real `medhaven` process: its start-up takes seconds
 def test_cli_bad_spec_exits_non_zero_and_writes_nothing(tmp_path: Path) -> None:
     out = tmp_path / "out"
     done = subprocess.run([str(Path(sys.executable).parent / "medhaven"), "study", "run", "--spec",
