@@ -49,8 +49,8 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "lightgbm": {"n_estimators": 200, "learning_rate": 0.05, "num_leaves": 31,
                  "min_child_samples": 20, "reg_lambda": 0.0, "colsample_bytree": 1.0,
                  "num_threads": 1},
-    "mlp": {"hidden_layer_sizes": [32], "alpha": 1e-4, "learning_rate_init": 1e-3,
-            "max_iter": 200, "batch_size": 200},
+    "mlp": {"hidden_layer_sizes": [32], "alpha": 0.1, "learning_rate_init": 1e-3,
+            "max_iter": 20, "batch_size": 200},
 }  # fmt: skip
 
 
@@ -340,11 +340,13 @@ def _fit_lightgbm_at_node(
     hp["min_child_samples"] = max(int(hp["min_child_samples"]), int(min_cell_count))
     for _ in range(12):
         text = _fit_lightgbm(hp, data, seed)
-        if min(booster_leaf_counts(text, data.rows)) >= min_cell_count:
+        smallest = min(booster_leaf_counts(text, data.rows))
+        if smallest >= min_cell_count:
             return text
         if hp["min_child_samples"] >= data.rows:
             break
-        hp["min_child_samples"] = min(data.rows, math.ceil(hp["min_child_samples"] * 1.5))
+        grow = max(1.5, min_cell_count / max(smallest, 1))
+        hp["min_child_samples"] = min(data.rows, math.ceil(hp["min_child_samples"] * grow))
     raise InvalidInput(
         f"train: no LightGBM model with every leaf at or above {min_cell_count} rows "
         f"at {data.site or 'this site'}"
