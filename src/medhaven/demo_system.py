@@ -86,6 +86,8 @@ class DemoSystem:
             self.services.append(link)
             self._record()
             for node in self.data.nodes:
+                if not hub.alive():  # fail early: no need to start the rest
+                    raise TransportError(f"the hub exited at start (log: {hub.log_path})")
                 step(f"starting the SuperNode of {node}")
                 svc = start_supernode(self.data.node_config(node), superlink=link.address,
                                       work=self.run_dir)  # fmt: skip
