@@ -10,7 +10,7 @@ from pathlib import Path
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from medhaven import __version__
@@ -32,6 +32,7 @@ from medhaven.hub.permissions import V1
 from medhaven.hub.ratelimit import LoginLimiter
 from medhaven.hub.schemas import ErrorResponse
 from medhaven.hub.services.jobs import Dispatcher, JobRunner
+from medhaven.web import error_page, is_web_request, mount
 
 log = logging.getLogger(__name__)
 API_PREFIX = V1
@@ -77,19 +78,27 @@ def _validation_message(exc: RequestValidationError) -> str:
 
 
 def _install_error_handlers(app: FastAPI) -> None:
+    # pages (outside /api) answer with an HTML error page in the user's language instead
     @app.exception_handler(MedHavenError)
-    async def _medhaven(_request: Request, exc: MedHavenError) -> JSONResponse:
+    async def _medhaven(request: Request, exc: MedHavenError) -> Response:
         if exc.detail:
             log.info("%s: %s", exc.code, exc.detail)
+        if is_web_request(request):
+            return error_page(request, exc.code, exc.message)
         return error_json(exc.code, exc.message)
 
     @app.exception_handler(RequestValidationError)
-    async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _invalid(request: Request, exc: RequestValidationError) -> Response:
+        if is_web_request(request):
+            return error_page(request, "invalid_input", _validation_message(exc))
         return error_json("invalid_input", _validation_message(exc))
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         code = _HTTP_CODES.get(exc.status_code)
+        if is_web_request(request):
+            status = exc.status_code if 400 <= exc.status_code < 600 else 400
+            return error_page(request, code or "invalid_input", str(exc.detail)[:200], status)
         if code is None:
             status = exc.status_code if 400 <= exc.status_code < 600 else 400
             return JSONResponse(
@@ -99,8 +108,10 @@ def _install_error_handlers(app: FastAPI) -> None:
         return error_json(code, str(exc.detail)[:200])
 
     @app.exception_handler(Exception)
-    async def _internal(_request: Request, exc: Exception) -> JSONResponse:
+    async def _internal(request: Request, exc: Exception) -> Response:
         log.error("internal error: %s", type(exc).__name__)
+        if is_web_request(request):
+            return error_page(request, "internal_error", "internal error")
         return error_json("internal_error", "internal error; the operator's log has the detail")
 
 
@@ -154,6 +165,7 @@ def create_app(config: HubConfig, *, database: Database | None = None) -> FastAP
         # each router carries the full /api/v1 prefix itself, so the matched route's path is
         # the complete template the permission table is keyed by
         app.include_router(module.router, dependencies=[Depends(authorize)])
+    mount(app)  # the web pages at / (medhaven.web), same services and permission table
     _install_error_handlers(app)
     return app
 
