@@ -120,6 +120,12 @@ def run_kind(spec: JobSpec, config: NodeConfig) -> dict[str, Any]:
         return _characterize(_params(CharacterizeParams, spec), config.cdm, policy)
     if spec.kind == "incidence":
         return _incidence(_params(IncidenceParams, spec), config.cdm, policy)
+    if spec.kind == "evaluate":
+        from medhaven.prediction.node_training import run_evaluate
+
+        return run_evaluate(spec, config)
+    if spec.kind == "train":  # rounds, not one message: see medhaven.prediction.node_training
+        raise InvalidInput("a train job runs in rounds through the network session")
     raise InvalidInput(f"unknown job kind {spec.kind}")  # unreachable: JobSpec's Literal
 
 

@@ -60,6 +60,7 @@ class NodeConfig(BaseModel):
     cdm: str = Field(min_length=1, description="DuckDB file or postgresql:// URL")
     accepted_kinds: list[JobKind] = Field(default_factory=list)
     min_cell_count: int = Field(default=5, ge=1)
+    min_train_persons: int = Field(default=100, ge=1)
     rounding: int | None = Field(default=None, ge=1)
     require_release_approval: bool = False
     hub_public_key: Path

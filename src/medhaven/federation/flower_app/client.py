@@ -49,4 +49,26 @@ def job(msg: Message, context: Context) -> Message:
     return Message(content=RecordDict({"reply": ConfigRecord({"json": text})}), reply_to=msg)
 
 
-__all__ = ["app", "hello", "job", "node_config"]
+
+@app.query("train")
+def train_round(msg: Message, context: Context) -> Message:
+    """One round of a ``train`` job (:mod:`medhaven.prediction.node_training`)."""
+    from medhaven.federation.flower_app.training import from_record, reply_content
+    from medhaven.prediction.node_training import handle_round
+
+    config = node_config(context)
+    job_rec = msg.content["job"]
+    arrays = from_record(msg.content["arrays"]) if "arrays" in msg.content else {}
+    meta = json.loads(str(job_rec["meta"]))
+    lock_path = config.base_dir / f".{config.name}.job.lock"
+    with open(lock_path, "a+b") as lock:  # the setup round writes cohorts into the CDM
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            reply = handle_round(str(job_rec["signed"]), config, str(job_rec["stage"]), arrays,
+                                 meta if isinstance(meta, dict) else {})  # fmt: skip
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+    return Message(content=reply_content(reply), reply_to=msg)
+
+
+__all__ = ["app", "hello", "job", "node_config", "train_round"]

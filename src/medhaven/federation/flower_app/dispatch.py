@@ -204,6 +204,11 @@ def run_job(
                 "partial": True, "nodes": [], "combined": None, "min_nodes": min_nodes,
                 "started_at": started.isoformat(), "seconds": round(time.monotonic() - t0, 3)}  # fmt: skip
     targets = list(dict.fromkeys(spec.targets))
+    if spec.kind == "train":  # a whole training: rounds of query.train messages
+        from medhaven.federation.flower_app.training import run_train_job
+
+        return run_train_job(grid, signed_json, targets, min_nodes=min_nodes, wait=wait,
+                             timeout=timeout, known=known)  # fmt: skip
     nodes, got = gather(grid, signed_json, targets, wait=wait, timeout=timeout, known=known)
     replies: list[dict[str, Any]] = []
     for name in targets:
