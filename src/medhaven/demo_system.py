@@ -45,7 +45,7 @@ StepFn = Callable[[str], None]
 SERVICES_FILE = "services.json"
 FINISHED = ("completed", "partial", "failed", "refused")
 #: The demo's federated questions, asked as the researcher.
-COUNT_PARAMETERS: dict[str, Any] = {"definition": "essential_hypertension"}
+COUNT_PARAMETERS: dict[str, Any] = {"definition": "acute_respiratory_infection"}
 CHARACTERIZE_PARAMETERS: dict[str, Any] = {"scope": "dataset", "top": 5}
 
 
