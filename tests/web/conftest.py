@@ -146,3 +146,34 @@ def sign_in(client: TestClient, key: str) -> str:
     match = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
     assert match, "no CSRF token in the page"
     return match.group(1)
+
+
+# -- the browser (Playwright with Debian's Chromium; never a downloaded browser) -------------
+
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+def browser_missing_reason() -> str | None:
+    """Why browser tests cannot run here (None: they can). In CI (MEDHAVEN_CI=1) they must."""
+    import os
+
+    if os.environ.get("MEDHAVEN_CI") == "1":
+        return None
+    if not CHROMIUM.exists():
+        return "no browser: apt-get install chromium fonts-nanum (Debian's Chromium is used)"
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "playwright is not installed: pip install -e '.[dev]'"
+    return None
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args: dict[str, object]) -> dict[str, object]:
+    """Launch the system Chromium (pytest-playwright's fixture, overridden)."""
+    return {
+        **browser_type_launch_args,
+        "executable_path": str(CHROMIUM),
+        "args": ["--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"],
+    }  # fmt: skip

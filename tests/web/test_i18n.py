@@ -38,6 +38,8 @@ def test_every_msgid_in_templates_and_code_is_in_both_catalogues() -> None:
     for lang in ("en", "ko"):
         missing = sorted(used - set(_catalogue(lang)))
         assert missing == [], f"{lang}.json lacks {missing[:5]}"
+        stale = sorted(set(_catalogue(lang)) - used)
+        assert stale == [], f"{lang}.json has messages no page uses: {stale[:5]}"
 
 
 def test_korean_catalogue_is_translated_and_keeps_placeholders() -> None:

@@ -271,11 +271,20 @@ def test_job_page_polls_while_running_and_shows_the_result(client: TestClient, w
         assert row is not None
         row.status = "completed"
         row.node_status = {"hospital-a": {"status": "ok", "reason": None}}
-        row.result = {"count": {"value": 420, "marker": None}, "nodes": 1}
+        row.result = {  # the shape federation.combine.combine_counts stores
+            "kind": "cohort_count",
+            "nodes": [{"node": "hospital-a", "status": "ok", "persons": 420, "records": 1310}],
+            "persons": {"value": 420, "display": "420", "lower_bound": False},
+            "records": {"value": 1310, "display": "1310", "lower_bound": False},
+            "complete": True,
+        }
     fragment = client.get("/jobs/1/status", headers={"HX-Request": "true"})
     assert "hx-trigger" not in fragment.text and fragment.headers.get("hx-refresh") == "true"
     page = client.get("/jobs/1").text
-    assert ">420<" in page and "Completed" in page
+    assert "Completed" in page
+    persons = re.search(r'<th scope="row">persons</th><td>([^<]*)</td>', page)
+    assert persons and persons.group(1) == "420"
+    assert "<td>hospital-a</td><td>ok</td><td>420</td><td>1310</td>" in page
     client.cookies.clear()
     sign_in(client, "reviewer")  # not a member: the job does not exist for them
     assert client.get("/jobs/1").status_code == 404

@@ -682,11 +682,19 @@ def _job_view(session: Session, me: Principal, job_id: int) -> dict[str, Any]:
     }  # fmt: skip
 
 
+def _is_cell(value: Any) -> bool:
+    return isinstance(value, dict) and ("value" in value or "display" in value)
+
+
 def _cell(value: Any) -> str:
-    if isinstance(value, dict) and "value" in value:
-        inner = value.get("value")
-        marker = value.get("marker")
-        return str(marker) if inner is None and marker else str(inner)
+    """One released value as text: its display form, its value or its suppression marker."""
+    if value is None:
+        return "—"
+    if _is_cell(value):
+        if value.get("display") is not None:
+            return str(value["display"])
+        inner, marker = value.get("value"), value.get("marker")
+        return str(marker) if inner is None and marker else _cell(inner)
     if isinstance(value, float):
         return f"{value:.4g}"
     if isinstance(value, (dict, list)):
@@ -695,19 +703,27 @@ def _cell(value: Any) -> str:
 
 
 def _result_tables(result: dict[str, Any]) -> list[dict[str, Any]]:
-    """A released result as tables: scalars first, then one table per nested section."""
-    combined = result.get("combined", result)
+    """A released result as tables: its scalars, then one table per list of rows or section."""
+    combined = result.get("combined") if isinstance(result.get("combined"), dict) else result
+    assert isinstance(combined, dict)
     tables: list[dict[str, Any]] = []
-    if not isinstance(combined, dict):
-        return [{"title": "", "rows": [("result", _cell(combined))]}]
-    scalars = [(k, _cell(v)) for k, v in combined.items() if not isinstance(v, dict)
-               or "value" in v]  # fmt: skip
+    scalars = [
+        (str(k), _cell(v))
+        for k, v in combined.items()
+        if not isinstance(v, (dict, list)) or _is_cell(v) or not v
+    ]
     if scalars:
-        tables.append({"title": "", "rows": scalars})
+        tables.append({"title": "", "columns": [], "rows": scalars})
     for key, value in combined.items():
-        if isinstance(value, dict) and "value" not in value:
-            rows = [(str(k), _cell(v)) for k, v in value.items()]
-            tables.append({"title": str(key), "rows": rows[:200]})
+        if isinstance(value, list) and value and all(isinstance(x, dict) for x in value):
+            columns = list(dict.fromkeys(c for row in value for c in row))
+            rows = [[_cell(row.get(c)) for c in columns] for row in value[:200]]
+            tables.append({"title": str(key), "columns": columns, "rows": rows})
+        elif isinstance(value, dict) and value and not _is_cell(value):
+            pairs = [(str(k), _cell(v)) for k, v in list(value.items())[:200]]
+            tables.append({"title": str(key), "columns": [], "rows": pairs})
+        elif isinstance(value, list) and value:
+            tables.append({"title": str(key), "columns": [], "rows": [(str(key), _cell(value))]})
     return tables
 
 
