@@ -95,7 +95,7 @@ def _print_results(jobs: list[dict[str, Any]]) -> None:
 
 
 def _print_logins(url: str, seed: HubSeed, out: Path, *, to: Console) -> None:
-    view = Table(title=f"MedHaven hub: {url} (API {url}/api/v1, docs {url}/docs)")
+    view = Table(title=f"MedHaven: open {url} to sign in (API {url}/api/v1, docs {url}/docs)")
     for name in ("role", "organisation", "email", "password"):
         view.add_column(name)
     for user in seed.users:

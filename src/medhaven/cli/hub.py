@@ -85,7 +85,7 @@ def serve(
         superlink_ca=settings.hub_superlink_ca,
     )
     application = create_app(config)
-    sys.stderr.write(f"MedHaven hub on http://{host}:{port} (API /api/v1, docs /docs)\n")
+    sys.stderr.write(f"MedHaven hub on http://{host}:{port} (pages /, API /api/v1, docs /docs)\n")
     sys.stderr.flush()
     uvicorn.run(application, host=host, port=port, log_level="warning", access_log=False)
 
