@@ -223,3 +223,13 @@ def test_newton_with_l2_equals_scikit_learn_penalised_fit_on_the_scaled_columns(
                                 max_iter=10_000).fit(X / scale, y)  # fmt: skip
         np.testing.assert_allclose(model.weights[0].ravel(), sk.coef_.ravel() / scale, atol=1e-6)
         assert model.weights[1][0] == pytest.approx(sk.intercept_[0], abs=1e-6)
+
+
+def test_local_l2_logistic_and_federated_newton_share_one_objective(sites) -> None:
+    pooled = PredictionData(X=sparse.vstack([s.X for s in sites]).tocsr(),
+                            y=np.concatenate([s.y for s in sites]),
+                            feature_ids=sites[0].feature_ids, feature_names=sites[0].feature_names)  # fmt: skip
+    local = fit(ModelSpec(kind="logistic_l2", hyperparameters={"C": 0.05}), pooled)
+    federated = fit_newton(sites, l2=20.0)
+    np.testing.assert_allclose(local.weights[0], federated.weights[0], atol=1e-5)
+    np.testing.assert_allclose(local.weights[1], federated.weights[1], atol=1e-5)

@@ -1,8 +1,9 @@
 """Prediction models trained at one node, and their portable, hash-checked bundles.
 
-Four kinds (:data:`ModelKind`): L1 and L2 logistic regression (scikit-learn,
-liblinear; the penalty ``C`` is picked by a small cross-validated grid unless
-given, as OHDSI's PatientLevelPrediction does), gradient-boosted trees
+Four kinds (:data:`ModelKind`): L1 and L2 logistic regression (scikit-learn:
+liblinear for L1, newton-cg for L2, whose objective with ``C`` is federated
+Newton's with ``l2 = 1/C``; the penalty ``C`` is picked by a small
+cross-validated grid unless given, as OHDSI's PatientLevelPrediction does), gradient-boosted trees
 (LightGBM) and a multilayer perceptron (scikit-learn's ``MLPClassifier``).
 
 A :class:`TrainedModel` predicts with numpy alone for the linear model and
@@ -13,7 +14,9 @@ steps or by FedAvg (:mod:`.federated`). LightGBM models hold one or more
 booster strings (more than one: a bagged ensemble whose probabilities are
 averaged). The booster's ``feature_infos`` line (each feature's minimum and
 maximum in the training rows, which can be a patient's value) is blanked
-before the model is kept.
+before the model is kept. The linear model and the MLP train on columns
+divided by a power-of-two scale (:func:`power_of_two_scale`), folded back
+into the first layer's weights.
 """
 
 from __future__ import annotations
@@ -283,6 +286,10 @@ def _fit_logistic(kind: str, hp: dict[str, Any], data: PredictionData, seed: int
     y = data.y.astype(np.int64)
 
     def model(C: float) -> Any:
+        if kind == "logistic_l2":
+            # newton-cg leaves the intercept unpenalised: the objective of federated Newton, l2 = 1/C
+            return LogisticRegression(C=C, l1_ratio=0.0, solver="newton-cg", tol=1e-8,
+                                      max_iter=int(hp["max_iter"]))  # fmt: skip
         # liblinear penalises the intercept; a large intercept_scaling makes that negligible
         return LogisticRegression(C=C, l1_ratio=l1_ratio, solver="liblinear",
                                   intercept_scaling=10.0, max_iter=int(hp["max_iter"]),
