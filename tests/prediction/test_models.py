@@ -139,6 +139,8 @@ def test_predict_aligns_a_site_with_other_columns(train_test) -> None:
 def test_bad_specs_and_one_class_data_are_refused(train_test) -> None:
     with pytest.raises(InvalidInput, match="no hyperparameter 'depth'"):
         fit(ModelSpec(kind="lightgbm", hyperparameters={"depth": 3}), train_test[0])
+    with pytest.raises(InvalidInput, match="num_leaves must be a number"):
+        fit(ModelSpec(kind="lightgbm", hyperparameters={"num_leaves": "many"}), train_test[0])
     with pytest.raises(InvalidInput, match="C must be positive"):
         fit(ModelSpec(kind="logistic_l1", hyperparameters={"C": -1.0}), train_test[0])
     one = train_test[0].subset(train_test[0].y == 0)

@@ -79,6 +79,9 @@ class ModelSpec(BaseModel):
         for name, value in merged.items():
             number = isinstance(value, int | float) and not isinstance(value, bool)
             zero_ok = name in ("reg_lambda", "alpha")
+            numeric = isinstance(defaults[name], int | float) or name == "C"
+            if numeric and not number and not (name == "C" and value is None):
+                raise InvalidInput(f"model spec: hyperparameter {name} must be a number")
             if number and (not math.isfinite(value) or value < 0 or (value == 0 and not zero_ok)):
                 raise InvalidInput(f"model spec: hyperparameter {name} must be positive")
         return merged
