@@ -204,6 +204,9 @@ def test_catalogue_search_filters_and_dataset_page(client: TestClient, world: Se
     page = client.get(f"/datasets/{world.dataset_id}").text
     # released values: 6100 and 6240 (rounded to 10), the 3 unknown suppressed
     assert ">6100<" in page and ">6240<" in page and ">3<" not in page
+    # bars scaled to the largest released value: 6100 / 6240 → 98 %, the suppressed one empty
+    widths = re.findall(r'class="bar" style="width: (\d+)%"', page)
+    assert widths == ["98", "100", "0"]
     assert "checks_passed" in page and "No re-identification." in page
     assert "Request access" not in page  # a student may not ask for access
 
@@ -322,3 +325,21 @@ def test_sign_out_ends_the_session(client: TestClient) -> None:
     assert r.status_code == 303
     client.cookies.set("medhaven_session", str(session_cookie))  # replaying the old cookie
     assert client.get("/datasets", follow_redirects=False).status_code == 303
+
+
+def test_a_poll_after_the_session_ended_sends_the_browser_to_sign_in(client: TestClient) -> None:
+    r = client.get(
+        "/jobs/1/status",
+        headers={"HX-Request": "true", "HX-Current-URL": "http://testserver/jobs/1?x=1"},
+        follow_redirects=False,
+    )
+    assert r.status_code == 204
+    assert r.headers["hx-redirect"] == "/signin?next=%2Fjobs%2F1%3Fx%3D1"
+
+
+def test_language_switcher_keeps_the_search(client: TestClient) -> None:
+    sign_in(client, "student")
+    page = client.get("/datasets?q=diabetes&domain=drug").text
+    assert 'href="/datasets?q=diabetes&amp;domain=drug&amp;lang=ko"' in page
+    page = client.get("/datasets?q=diabetes&lang=ko").text
+    assert 'href="/datasets?q=diabetes&amp;lang=en"' in page

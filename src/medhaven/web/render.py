@@ -6,6 +6,7 @@ import datetime as dt
 import logging
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote, urlencode, urlsplit
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -182,10 +183,12 @@ class Page:
             else []
         )
         path = self.request.url.path
+        kept = [(k, v) for k, v in self.request.query_params.multi_items() if k != "lang"]
+        switch = {code: f"{path}?{urlencode([*kept, ('lang', code)])}" for code in LANGUAGES}
         return {
             "_": translator(self.lang),
             "lang": self.lang,
-            "languages": [(code, LANGUAGE_NAMES[code]) for code in LANGUAGES],
+            "languages": [(code, LANGUAGE_NAMES[code], switch[code]) for code in LANGUAGES],
             "path": path,
             "nav": nav,
             "me": _me(state, principal),
@@ -257,13 +260,19 @@ def error_page(request: Request, code: str, message: str, status: int | None = N
         return HTMLResponse("<h1>Error</h1>", status_code=status)
 
 
-def sign_in_redirect(request: Request) -> RedirectResponse:
-    """To the sign-in page, coming back here afterwards (GET pages only)."""
+def sign_in_redirect(request: Request) -> Response:
+    """To the sign-in page, coming back here afterwards (GET pages only).
+
+    An htmx poll (a fragment) asks the browser to load the sign-in page as a whole page.
+    """
+    if request.headers.get("hx-request"):
+        current = urlsplit(request.headers.get("hx-current-url", "/"))
+        target = (current.path or "/") + (f"?{current.query}" if current.query else "")
+        url = f"/signin?next={quote(target, safe='')}"
+        return Response(status_code=204, headers={"HX-Redirect": url})
     target = request.url.path if request.method == "GET" else "/"
     if request.url.query and request.method == "GET":
         target += "?" + request.url.query
-    from urllib.parse import quote
-
     return RedirectResponse(f"/signin?next={quote(target, safe='')}", status_code=303)
 
 
