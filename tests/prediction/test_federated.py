@@ -233,3 +233,36 @@ def test_local_l2_logistic_and_federated_newton_share_one_objective(sites) -> No
     federated = fit_newton(sites, l2=20.0)
     np.testing.assert_allclose(local.weights[0], federated.weights[0], atol=1e-5)
     np.testing.assert_allclose(local.weights[1], federated.weights[1], atol=1e-5)
+
+
+def test_mlp_backpropagation_matches_finite_differences(sites) -> None:
+    from medhaven.prediction.federated import _gradients
+    from medhaven.prediction.models import forward
+
+    data = sites[0].subset(np.arange(50))
+    y = data.y.astype(np.float64)
+    params = init_params(8, (5, 3), seed=3)
+    l2 = 0.01
+
+    def loss(ps: list[np.ndarray]) -> float:
+        p = forward(ps, data.X)
+        ll = -np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))
+        return float(ll + 0.5 * l2 * sum(np.sum(w**2) for w in ps[0::2]))
+
+    grads = _gradients(params, data.X, y, l2)
+    eps = 1e-6
+    for k, (w, g) in enumerate(zip(params, grads, strict=True)):
+        for idx in [(0,) * w.ndim, tuple(s - 1 for s in w.shape)]:
+            bumped = [q.copy() for q in params]
+            bumped[k][idx] += eps
+            lowered = [q.copy() for q in params]
+            lowered[k][idx] -= eps
+            numeric = (loss(bumped) - loss(lowered)) / (2 * eps)
+            assert g[idx] == pytest.approx(numeric, abs=1e-7), (k, idx)
+
+
+def test_bad_local_settings_are_refused() -> None:
+    with pytest.raises(InvalidInput, match="learning rate > 0"):
+        LocalConfig(learning_rate=0.0)
+    with pytest.raises(InvalidInput, match="l2 and mu"):
+        LocalConfig(mu=-1.0)

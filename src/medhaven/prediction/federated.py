@@ -249,6 +249,12 @@ class LocalConfig:
     l2: float = 1e-4
     mu: float = 0.0
 
+    def __post_init__(self) -> None:
+        if self.epochs < 1 or self.batch_size < 1 or not self.learning_rate > 0:
+            raise InvalidInput("local training: epochs and batch size >= 1, learning rate > 0")
+        if self.l2 < 0 or self.mu < 0:
+            raise InvalidInput("local training: l2 and mu must be >= 0")
+
 
 @dataclass(frozen=True)
 class SiteUpdate:
