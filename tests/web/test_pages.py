@@ -104,6 +104,11 @@ def test_reviewer_sees_queue_in_nav(client: TestClient) -> None:
 
 
 def test_request_review_and_grant_flow(client: TestClient, world: Seed) -> None:
+    review_flow(client, world)
+
+
+def review_flow(client: TestClient, world: Seed) -> None:
+    """A researcher asks, a reviewer approves with conditions and expiry, the grant shows."""
     csrf = sign_in(client, "researcher")
     r = client.post(
         "/requests",
