@@ -7,6 +7,7 @@ never against the demo's own output.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
@@ -16,6 +17,7 @@ import stat
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -186,36 +188,51 @@ def _alive_in_groups(groups: set[int]) -> list[int]:
     return alive
 
 
+def _gone(find: Callable[[], list[int]], within: float = 20.0) -> list[int]:
+    """What ``find`` still lists after waiting up to ``within`` seconds for it to empty."""
+    deadline = time.monotonic() + within
+    left = find()
+    while left and time.monotonic() < deadline:
+        time.sleep(0.2)
+        left = find()
+    return left
+
+
 def test_sigint_stops_every_process(smoke: tuple[Path, int, dict[str, Any]]) -> None:
     out, _rc, _doc = smoke
     before = _mtimes(out)
+    expected = sorted(
+        ["hub", "superlink", *(f"supernode {p.name}" for p in (out / "nodes").iterdir())]
+    )
     proc = subprocess.Popen(_demo(out), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             text=True)  # fmt: skip
+    groups: set[int] = set()
     try:
         deadline = time.monotonic() + 180
         services: list[dict[str, Any]] = []
         while time.monotonic() < deadline and proc.poll() is None:
             services = read_services(out)
-            if any(s["name"] == "hub" for s in services):
+            if sorted(s["name"] for s in services) == expected:
                 break
             time.sleep(0.2)
-        names = sorted(s["name"] for s in services)
-        assert names == sorted(["hub", "superlink", *(f"supernode {p.name}"
-                                                       for p in (out / "nodes").iterdir())])  # fmt: skip
         groups = {int(s["pgid"]) for s in services}
+        assert sorted(s["name"] for s in services) == expected
         assert _alive_in_groups(groups)
         proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=60)
+        proc.wait(timeout=90)
     finally:
-        if proc.poll() is None:
+        if proc.poll() is None:  # the test failed: still clean up what the demo started
             proc.kill()
             proc.wait()
+            for group in groups:
+                with contextlib.suppress(OSError):
+                    os.killpg(group, signal.SIGKILL)
     assert proc.returncode in (0, 130), proc.stderr.read() if proc.stderr else ""
-    time.sleep(0.5)
     assert _alive_in_groups(groups) == []
+    assert _gone(lambda: _processes_using(out)) == []
     assert read_services(out) == []
     assert _mtimes(out) == before  # the second run reused everything
-    assert os.path.exists(out / "run" / "hub.log")
+    assert (out / "run" / "hub.log").is_file()
 
 
 def _processes_using(out: Path) -> list[int]:
@@ -249,5 +266,5 @@ def test_a_failed_start_stops_what_was_started_and_names_the_log(
     assert done.stderr.count("\n") == 1 and str(out / "run" / "hub.log") in done.stderr
     doc = json.loads(done.stdout)
     assert doc["ok"] is False and "hub" in doc["error"] and doc["jobs"] == []
-    assert _processes_using(out) == []
+    assert _gone(lambda: _processes_using(out)) == []
     assert read_services(out) == []
