@@ -43,10 +43,32 @@ from medhaven.hub.client import HubClient
 
 StepFn = Callable[[str], None]
 SERVICES_FILE = "services.json"
+#: What a SuperNode logs once the SuperLink has registered it (Flower 1.41-1.42).
+REGISTERED = b"SuperNode ID:"
 FINISHED = ("completed", "partial", "failed", "refused")
 #: The demo's federated questions, asked as the researcher.
 COUNT_PARAMETERS: dict[str, Any] = {"definition": "acute_respiratory_infection"}
 CHARACTERIZE_PARAMETERS: dict[str, Any] = {"scope": "dataset", "top": 5}
+
+
+def _wait_registered(nodes: list[tuple[Service, int]], *, wait: float) -> None:
+    """Wait until every SuperNode has joined the SuperLink (it logs its SuperNode ID then)."""
+    deadline = time.monotonic() + wait
+    waiting = list(nodes)
+    while waiting:
+        for svc, offset in list(waiting):
+            if not svc.alive():
+                raise TransportError(f"{svc.name} exited at start (log: {svc.log_path})")
+            with contextlib.suppress(OSError), svc.log_path.open("rb") as fh:
+                fh.seek(offset)
+                if REGISTERED in fh.read():
+                    waiting.remove((svc, offset))
+        if waiting and time.monotonic() > deadline:
+            svc = waiting[0][0]
+            raise TransportError(
+                f"{svc.name} did not join the SuperLink within {wait:g} s (log: {svc.log_path})"
+            )
+        time.sleep(0.2)
 
 
 @dataclass
@@ -85,14 +107,20 @@ class DemoSystem:
             link = start_superlink(self.run_dir, port=link_port, wait=wait)
             self.services.append(link)
             self._record()
+            nodes: list[tuple[Service, int]] = []
             for node in self.data.nodes:
                 if not hub.alive():  # fail early: no need to start the rest
                     raise TransportError(f"the hub exited at start (log: {hub.log_path})")
                 step(f"starting the SuperNode of {node}")
+                log_path = self.run_dir / f"supernode-{node}" / "supernode.log"
+                offset = log_path.stat().st_size if log_path.is_file() else 0  # logs append
                 svc = start_supernode(self.data.node_config(node), superlink=link.address,
                                       work=self.run_dir)  # fmt: skip
                 self.services.append(svc)
+                nodes.append((svc, offset))
                 self._record()
+            step("waiting for the SuperNodes to join the SuperLink")
+            _wait_registered(nodes, wait=wait)
             step("waiting for the hub")
             self._wait_hub(hub, wait=wait)
             self._record()
