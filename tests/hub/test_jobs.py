@@ -260,6 +260,9 @@ def test_a_non_member_or_bad_request_is_refused_and_audited(
         (jobs.JobRequest(g["project"], "cohort_count", COUNT, []), "dataset_ids"),
         (jobs.JobRequest(g["project"], "cohort_count", COUNT, g["datasets"], min_nodes=2),
          "min_nodes"),
+        (jobs.JobRequest(g["project"], "train", {"task": {"name": "t",
+         "target_cohort": "essential_hypertension", "outcome_cohort": "heart_failure_admission"},
+         "model": {"kind": "logistic_l1"}}, g["datasets"]), "logistic_l1 has no federated"),
     ]:  # fmt: skip
         with pytest.raises(InvalidInput, match=match):
             jobs.submit(db, me, bad, keys_dir=hospitals.keys)

@@ -124,6 +124,34 @@ def check_train_params(p: TrainParams) -> None:
     p.model.resolved()  # unknown hyperparameters refused before any round
 
 
+def check_parameters(kind: str, parameters: dict[str, Any]) -> None:
+    """The hub's check of a ``train``/``evaluate`` job's parameters before it signs the job."""
+    try:
+        if kind == "train":
+            check_train_params(TrainParams.model_validate(parameters))
+        else:
+            p = EvaluateParams.model_validate(parameters)
+            TrainedModel.from_bundle(p.model, source="parameters.model")
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(x) for x in err["loc"])
+        raise InvalidInput(f"{kind} job: parameters.{where}: {err['msg']}") from None
+
+
+def released_training(doc: dict[str, Any] | Any, replies: list[dict[str, Any]]) -> dict[str, Any]:
+    """What the hub keeps of a ``train`` result: the model bundle (hash checked) and each node's
+    released evaluation."""
+    combined = doc.get("combined") if isinstance(doc, dict) else None
+    model = combined.get("model") if isinstance(combined, dict) else None
+    if model is not None:
+        TrainedModel.from_bundle(model, source="train result")
+    return {"kind": "train",
+            "nodes": {str(r.get("node")): r.get("result") for r in replies
+                      if r.get("status") == "ok"},
+            "combined": {"kind": "train", "model": model,
+                         "rounds": combined.get("rounds") if isinstance(combined, dict) else None}}  # fmt: skip
+
+
 # ---------------------------------------------------------------- node side
 
 
@@ -543,9 +571,11 @@ __all__ = [
     "TrainingOutcome",
     "build_site_data",
     "cache_path",
+    "check_parameters",
     "drive_training",
     "handle_round",
     "in_process_exchange",
+    "released_training",
     "run_evaluate",
     "run_training",
     "site_split",

@@ -108,6 +108,10 @@ def _may_see(project: Project, principal: Principal) -> bool:
 def _validate(req: JobRequest) -> list[int]:
     if req.kind not in JOB_KINDS:
         raise InvalidInput(f"kind: must be one of {', '.join(JOB_KINDS)}")
+    if req.kind in ("train", "evaluate"):  # a bad training spec fails here, not at the nodes
+        from medhaven.prediction.node_training import check_parameters
+
+        check_parameters(req.kind, req.parameters)
     ids = sorted(set(req.dataset_ids))
     if not ids:
         raise InvalidInput("dataset_ids: at least one dataset is needed")
@@ -326,6 +330,10 @@ def _released(doc: Mapping[str, Any]) -> dict[str, Any]:
     if kind == "cohort_count":
         combined = doc.get("combined")
         return dict(combined) if isinstance(combined, dict) else combine_counts(replies)
+    if kind == "train":  # the model is made by the hub's own ServerApp from the nodes' rounds
+        from medhaven.prediction.node_training import released_training
+
+        return released_training(doc, replies)
     return {
         "kind": kind,
         "nodes": {str(r.get("node")): r.get("result") for r in replies if r.get("status") == "ok"},
