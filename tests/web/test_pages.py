@@ -348,3 +348,43 @@ def test_language_switcher_keeps_the_search(client: TestClient) -> None:
     assert 'href="/datasets?q=diabetes&amp;domain=drug&amp;lang=ko"' in page
     page = client.get("/datasets?q=diabetes&lang=ko").text
     assert 'href="/datasets?q=diabetes&amp;lang=en"' in page
+
+
+def _node_characterization(persons: int, diabetes: int) -> dict[str, object]:
+    return {"kind": "cohort_characterization", "raw": False, "min_cell_count": 5,
+            "rounding_base": None, "cohort": "c1",
+            "sections": [
+                {"name": "persons", "title": "Persons", "type": "count", "value": persons,
+                 "display": str(persons), "suppressed": False},
+                {"name": "prior_condition", "title": "Conditions", "type": "concepts",
+                 "top": 20, "rows": [{"concept_id": 201826, "concept_name": "Type 2 diabetes",
+                                      "persons": diabetes, "records": diabetes * 3}]}]}  # fmt: skip
+
+
+def test_characterization_result_is_shown_section_by_section(
+    client: TestClient, web_db: Database, world: Seed
+) -> None:
+    from medhaven.federation.combine import combine
+
+    replies = [
+        {"node": n, "job_id": "j", "status": "ok", "reason": None,
+         "result": _node_characterization(p, d)}
+        for n, p, d in (("hospital-a", 120, 40), ("hospital-b", 80, 30))
+    ]  # fmt: skip
+    now = dt.datetime.now(dt.UTC)
+    with web_db.unit() as s:
+        s.add(Job(uid="c-1", project_id=world.project_id, grant_ids=[], kind="characterize",
+                  parameters={}, dataset_ids=[world.dataset_id],
+                  targets=["hospital-a", "hospital-b"], min_nodes=1, status="completed",
+                  node_status={"hospital-a": {"status": "ok"}, "hospital-b": {"status": "ok"}},
+                  result={"kind": "characterize",
+                          "nodes": {r["node"]: r["result"] for r in replies},
+                          "combined": combine("characterize", replies)},
+                  signed_job="-", expires_at=now + dt.timedelta(hours=1),
+                  submitted_by=world.users["researcher"], created_at=now, updated_at=now))  # fmt: skip
+    sign_in(client, "researcher")
+    page = client.get("/jobs/1").text
+    persons = re.search(r'<th scope="row">Persons</th><td>([^<]*)</td>', page)
+    assert persons and persons.group(1) == "200"  # 120 + 80
+    conditions = page.split("<caption>Conditions</caption>", 1)[1].split("</table>", 1)[0]
+    assert "Type 2 diabetes" in conditions and "<td>70</td>" in conditions  # 40 + 30 persons

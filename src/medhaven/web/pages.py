@@ -702,6 +702,29 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
+def _rows_table(title: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    columns = list(dict.fromkeys(c for row in rows for c in row))
+    body = [[_cell(row.get(c)) for c in columns] for row in rows[:200]]
+    return {"title": title, "columns": columns, "rows": body}
+
+
+def _sections(
+    sections: list[dict[str, Any]], *, scalars_into: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Sections (or strata) of a combined result: one table each; a single count is a row."""
+    out: list[dict[str, Any]] = []
+    for section in sections:
+        title = str(section.get("title") or section.get("name") or "")
+        rows = section.get("entries", section.get("rows"))
+        if isinstance(rows, list) and rows and all(isinstance(r, dict) for r in rows):
+            out.append(_rows_table(title, rows))
+        elif _is_cell(section):
+            if not scalars_into or scalars_into[0]["columns"]:
+                scalars_into.insert(0, {"title": "", "columns": [], "rows": []})
+            scalars_into[0]["rows"].append((title, _cell(section)))
+    return out
+
+
 def _result_tables(result: dict[str, Any]) -> list[dict[str, Any]]:
     """A released result as tables: its scalars, then one table per list of rows or section."""
     combined = result.get("combined") if isinstance(result.get("combined"), dict) else result
@@ -716,9 +739,10 @@ def _result_tables(result: dict[str, Any]) -> list[dict[str, Any]]:
         tables.append({"title": "", "columns": [], "rows": scalars})
     for key, value in combined.items():
         if isinstance(value, list) and value and all(isinstance(x, dict) for x in value):
-            columns = list(dict.fromkeys(c for row in value for c in row))
-            rows = [[_cell(row.get(c)) for c in columns] for row in value[:200]]
-            tables.append({"title": str(key), "columns": columns, "rows": rows})
+            if any("rows" in x or "entries" in x for x in value):
+                tables.extend(_sections(value, scalars_into=tables))  # characterize, incidence
+                continue
+            tables.append(_rows_table(str(key), value))
         elif isinstance(value, dict) and value and not _is_cell(value):
             pairs = [(str(k), _cell(v)) for k, v in list(value.items())[:200]]
             tables.append({"title": str(key), "columns": [], "rows": pairs})
