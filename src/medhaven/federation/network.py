@@ -12,7 +12,7 @@ map in memory. The spool, on the SuperLink's host::
     outbox/<key>.json   its result document (written aside, renamed in)
     heartbeat           {"run_id", "at"}: rewritten every second by the session
     session.json        {"run_id", "started"}: the run the hub started last
-    stop                the session exits when this file appears
+    stop                the session exits when this file appears (after the job in hand)
 
 ``<key>`` is the job id, so a request is idempotent: a hub that restarts
 finds the result in ``outbox/``, waits for a claimed job, or sends it again
