@@ -97,6 +97,8 @@ def test_newton_rounds_reach_the_pooled_fit(world: dict[str, Any]) -> None:
     assert model.training["rounds"] <= 10 and model.training["transport"] == "in_process"
     for reply in doc["nodes"]:
         assert reply["result"]["evaluation"]["n"] is not None
+    job_id = json.loads(signed)["spec"]["job_id"]
+    assert not any(cache_path(c, job_id).exists() for c in world["configs"].values())
 
 
 def test_a_node_below_its_minimum_refuses_audited(world: dict[str, Any]) -> None:

@@ -274,6 +274,7 @@ def _round(config: NodeConfig, spec: JobSpec, p: TrainParams, stage: str, arrays
         model = TrainedModel.from_bundle(json.loads(str(meta["bundle"])), source="train job model")
         policy = policy_of(config.min_cell_count, config.rounding)
         doc = evaluate(test.y, model.predict(test), groups=test.subgroups, policy=policy)
+        cache_path(config, spec.job_id).unlink(missing_ok=True)  # the last round: rows go
         return RoundReply("ok", meta={"evaluation": doc})
     raise InvalidInput(f"train: unknown stage {stage[:40]!r}")
 
@@ -325,7 +326,10 @@ def handle_round(signed_json: str, config: NodeConfig, stage: str, arrays: Array
         if spec.kind != "train":
             raise Refused(f"a {spec.kind} job has no training rounds")
     except Refused as exc:
-        audit.append({"outcome": "refused", "reason": f"train round: {exc}"})
+        from medhaven.federation.node import _claimed
+
+        audit.append({**_claimed(signed_json), "outcome": "refused",
+                      "reason": f"train round: {exc}"})  # fmt: skip
         return RoundReply("refused", str(exc))
     ids = {"job_id": spec.job_id, "kind": spec.kind, "project": spec.project,
            "grant_id": spec.grant_id}  # fmt: skip
