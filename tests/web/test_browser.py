@@ -257,3 +257,33 @@ def test_job_status_updates_live_without_a_reload(browser: Browser, hub: Hub) ->
     expect(page.locator("table.result")).to_contain_text("730", timeout=15_000)
     _shot(page, "job-result-en")
     ctx.close()
+
+
+UNLABELLED = """() => Array.from(document.querySelectorAll(
+    'input:not([type=hidden]), select, textarea, button, a[href]')).filter(el => {
+  if (el.tagName === 'BUTTON' || el.tagName === 'A') return !el.textContent.trim();
+  return !(el.labels && el.labels.length) && !el.getAttribute('aria-label');
+}).map(el => el.outerHTML.slice(0, 100))"""
+
+
+@pytest.mark.parametrize(
+    ("key", "paths"),
+    [
+        ("researcher", ["/", "/profile", "/datasets", "/datasets/1", "/projects", "/projects/1",
+                        "/requests", "/jobs"]),
+        ("reviewer", ["/", "/reviews", "/requests"]),
+        ("admin", ["/audit", "/profile"]),
+    ],
+)  # fmt: skip
+def test_every_control_has_a_label_or_text(
+    browser: Browser, hub: Hub, key: str, paths: list[str]
+) -> None:
+    ctx = _context(browser, locale="ko-KR")
+    page = ctx.new_page()
+    _sign_in(page, hub, key)
+    for path in paths:
+        response = page.goto(f"{hub.url}{path}")
+        assert response is not None and response.status == 200, path
+        assert page.evaluate(UNLABELLED) == [], path
+        assert page.evaluate("document.documentElement.lang") == "ko"
+    ctx.close()

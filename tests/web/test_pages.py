@@ -388,3 +388,15 @@ def test_characterization_result_is_shown_section_by_section(
     assert persons and persons.group(1) == "200"  # 120 + 80
     conditions = page.split("<caption>Conditions</caption>", 1)[1].split("</table>", 1)[0]
     assert "Type 2 diabetes" in conditions and "<td>70</td>" in conditions  # 40 + 30 persons
+
+
+def test_withdrawing_twice_is_a_409_page(client: TestClient, world: Seed) -> None:
+    csrf = sign_in(client, "researcher")
+    client.post("/requests", data={"csrf_token": csrf, "project_id": str(world.project_id),
+                                   "dataset_ids": str(world.dataset_id), "justification": "x"})  # fmt: skip
+    first = client.post("/requests/1/withdraw", data={"csrf_token": csrf})
+    assert first.status_code == 200 and "Withdrawn" in first.text
+    again = client.post("/requests/1/withdraw", data={"csrf_token": csrf})
+    assert again.status_code == 409
+    assert "This conflicts with the current state" in again.text
+    assert "already withdrawn" in again.text
