@@ -60,7 +60,9 @@ def _status_line(job: dict[str, Any]) -> None:
 @app.command("submit")
 def submit(
     project_id: int = typer.Option(..., "--project", help="Your project's id."),
-    kind: str = typer.Option(..., "--kind", help="cohort_count, characterize, incidence, train or evaluate."),
+    kind: str = typer.Option(
+        ..., "--kind", help="cohort_count, characterize, incidence, train or evaluate."
+    ),
     datasets: str = typer.Option(..., "--datasets", help="Dataset ids, comma-separated."),
     params: str | None = typer.Option(None, "--params", help="Job parameters as a JSON object."),
     params_file: Path | None = typer.Option(

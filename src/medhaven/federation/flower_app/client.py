@@ -49,7 +49,6 @@ def job(msg: Message, context: Context) -> Message:
     return Message(content=RecordDict({"reply": ConfigRecord({"json": text})}), reply_to=msg)
 
 
-
 @app.query("train")
 def train_round(msg: Message, context: Context) -> Message:
     """One round of a ``train`` job (:mod:`medhaven.prediction.node_training`)."""
