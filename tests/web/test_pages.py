@@ -53,10 +53,13 @@ def test_sign_in_sets_httponly_cookies_and_follows_next(client: TestClient) -> N
     assert "Dr. Park" in client.get("/").text
 
 
-def test_sign_in_refuses_an_open_redirect(client: TestClient) -> None:
+@pytest.mark.parametrize(
+    "target", ["//evil.example", "/\\evil.example", "https://evil.example/", "/a\\b", "/x\ny"]
+)
+def test_sign_in_refuses_an_open_redirect(client: TestClient, target: str) -> None:
     r = client.post(
         "/signin",
-        data={"email": Seed.email("student"), "password": PASSWORD, "next": "//evil.example"},
+        data={"email": Seed.email("student"), "password": PASSWORD, "next": target},
         follow_redirects=False,
     )
     assert r.headers["location"] == "/"

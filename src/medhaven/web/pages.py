@@ -129,7 +129,9 @@ def _dataset_names(session: Session, dataset_ids: set[int]) -> dict[int, str]:
 
 
 def _safe_next(target: str) -> str:
-    return target if target.startswith("/") and not target.startswith("//") else "/"
+    """A path on this site only: never ``//host`` or ``/\\host`` (browsers read both as a host)."""
+    ok = target.startswith("/") and target[1:2] not in {"/", "\\"}
+    return target if ok and target.isprintable() and "\\" not in target else "/"
 
 
 @router.get("/signin", response_class=HTMLResponse)
