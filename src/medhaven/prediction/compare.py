@@ -126,9 +126,13 @@ def compare(*, hospitals: int, persons: int, seed: int, model: str = "logistic_l
         raise InvalidInput("--hospitals: a comparison needs at least 2 hospitals")
     if transport not in ("flower", "in_process"):
         raise InvalidInput("--transport: flower or in_process")
-    spec = ModelSpec(kind=model, seed=seed)  # type: ignore[arg-type]
-    if spec.kind == "logistic_l1":
+    if model == "logistic_l1":
         raise InvalidInput("--model: logistic_l1 has no federated path (use logistic_l2)")
+    if model not in ("logistic_l2", "mlp", "lightgbm"):
+        raise InvalidInput("--model: logistic_l2, mlp or lightgbm")
+    if persons < 1:
+        raise InvalidInput("--persons: at least 1")
+    spec = ModelSpec(kind=model, seed=seed)  # type: ignore[arg-type]
     with tempfile.TemporaryDirectory(prefix="medhaven-compare-") as tmp:
         base = work or Path(tmp)
         t0 = time.perf_counter()
