@@ -403,3 +403,13 @@ def test_withdrawing_twice_is_a_409_page(client: TestClient, world: Seed) -> Non
     assert again.status_code == 409
     assert "This conflicts with the current state" in again.text
     assert "already withdrawn" in again.text
+
+
+def test_custodian_dashboard_lists_the_hospitals_datasets(client: TestClient, world: Seed) -> None:
+    sign_in(client, "custodian")
+    page = client.get("/").text
+    own = page.split('id="h-own"', 1)[1].split("</section>", 1)[0]
+    assert f'href="/datasets/{world.dataset_id}"' in own and "No quality summary" not in own
+    client.cookies.clear()
+    sign_in(client, "researcher")
+    assert 'id="h-own"' not in client.get("/").text

@@ -34,6 +34,7 @@ from medhaven.hub.models import (
     JobStatus,
     Project,
     ProjectType,
+    Role,
     User,
 )
 from medhaven.hub.permissions import V1
@@ -210,6 +211,17 @@ def home(request: Request, state: StateDep) -> Response:
             grants_stmt = access.list_grants_query(me, status="active")
             g_rows, g_total = paginate(session, grants_stmt, limit=5, offset=0)
             data["grants"] = ([grant_public(g) for g in g_rows], g_total)
+        if allowed(me, f"POST {V1}/datasets"):  # custodians: their hospital's catalogue entries
+            own: list[Dataset] = []
+            for org_id in me.roles.orgs_with(Role.CUSTODIAN):
+                stmt = catalogue.search_query(q=None, org_id=org_id, domain=None, teaching=None,
+                                              cdm_version=None, include_retired=True)  # fmt: skip
+                own.extend(session.execute(stmt.limit(50)).scalars())
+            data["own_datasets"] = [
+                {"id": d.id, "name": d.name, "quality": bool(d.quality_summary),
+                 "retired": d.retired_at is not None}
+                for d in own
+            ]  # fmt: skip
         job_rows, job_total = paginate(session, jobs.list_jobs_query(me), limit=5, offset=0)
         data["jobs"] = (job_rows, job_total)
         proj_rows, proj_total = paginate(session, projects.list_query(me), limit=5, offset=0)
