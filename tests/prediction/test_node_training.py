@@ -160,3 +160,20 @@ def test_parameters_are_checked_before_signing() -> None:
         check_parameters("train", {"task": TASK, "model": {"kind": "mlp"}, "epochs": 3})
     with pytest.raises(InvalidInput, match="no sha256"):
         check_parameters("evaluate", {"task": TASK, "model": {"kind": "mlp"}})
+
+
+def test_a_train_result_renders_its_model_summary() -> None:
+    from io import StringIO
+
+    from rich.console import Console
+
+    from medhaven.cli.jobs_render import render_combined
+
+    out = StringIO()
+    model = {"kind": "logistic_l2", "n_train": 1234, "feature_ids": [5, 7, 9], "sha256": "f" * 64,
+             "training": {"sites": ["north", "south"], "mode": "newton"}}  # fmt: skip
+    render_combined({"kind": "train", "rounds": 9, "model": model},
+                    Console(file=out, width=200))  # fmt: skip
+    text = out.getvalue()
+    assert "logistic_l2 model trained across north, south" in text
+    assert "newton, 9 rounds, 1234 persons, 3 features" in text

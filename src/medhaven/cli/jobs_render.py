@@ -87,6 +87,16 @@ def render_combined(combined: dict[str, Any], console: Console | None = None) ->
                              _cell(r.get("proportion_pct")), _cell(r.get("rate_per_1000py")),
                              style="bold" if r.get("total") else None)  # fmt: skip
             console.print(view)
+    elif kind == "train":
+        model = combined.get("model") or {}
+        training = model.get("training") or {}
+        console.print(f"[bold]{model.get('kind')} model trained across "
+                      f"{', '.join(training.get('sites') or [])}[/bold]: "
+                      f"{training.get('mode')}, {combined.get('rounds')} rounds, "
+                      f"{model.get('n_train')} persons, {len(model.get('feature_ids') or [])} "
+                      f"features; sha256 {str(model.get('sha256'))[:16]}...")  # fmt: skip
+        console.print("the bundle and each node's released evaluation: --json")
+        return
     else:
         console.print(f"no combined view for {kind} results")
         return
