@@ -177,3 +177,13 @@ def test_a_train_result_renders_its_model_summary() -> None:
     text = out.getvalue()
     assert "logistic_l2 model trained across north, south" in text
     assert "newton, 9 rounds, 1234 persons, 3 features" in text
+
+
+def test_bad_parameters_fail_the_job_in_one_line_before_any_round(world: dict[str, Any]) -> None:
+    signed = _job(world, {"model": {"kind": "logistic_l2"}, "min_patients": 0}, list(SITES))
+    doc = run_training(signed, in_process_exchange(signed, world["configs"]), min_nodes=1,
+                       transport="in_process")  # fmt: skip
+    assert doc["status"] == "failed" and doc["combined"] is None
+    assert doc["reason"].startswith("train job: parameters.min_patients:")
+    assert {r["reason"] for r in doc["nodes"]} == {doc["reason"]}
+    assert not NodeAuditLog(world["configs"]["a"].audit_path).entries()  # no round was sent

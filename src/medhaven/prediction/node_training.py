@@ -507,7 +507,7 @@ def training_document(spec: JobSpec, outcome: TrainingOutcome, *, min_nodes: int
     targets = list(dict.fromkeys(spec.targets))
     nodes: list[dict[str, Any]] = []
     for name in targets:
-        r = outcome.nodes.get(name, RoundReply("failed", "no reply"))
+        r = outcome.nodes.get(name, RoundReply("failed", outcome.reason or "no reply"))
         result = None
         if r.status == "ok" and outcome.model is not None:
             result = {"evaluation": outcome.evaluation.get(name)}
