@@ -413,3 +413,16 @@ def test_custodian_dashboard_lists_the_hospitals_datasets(client: TestClient, wo
     client.cookies.clear()
     sign_in(client, "researcher")
     assert 'id="h-own"' not in client.get("/").text
+
+
+def test_audit_pages_keep_the_filter(client: TestClient) -> None:
+    sign_in(client, "admin")
+    for _ in range(3):  # 50+ entries of one kind: dataset searches
+        for _ in range(20):
+            client.get("/datasets")
+    page = client.get("/audit?action=dataset.search").text
+    link = re.search(r'<a href="(\?[^"]+)">Next page</a>', page)
+    assert link and link.group(1) == "?action=dataset.search&amp;offset=50"
+    second = client.get("/audit?action=dataset.search&offset=50").text
+    assert "dataset.search" in second and "user.create" not in second
+    assert 'href="/audit/export?format=csv&amp;action=dataset.search"' in page

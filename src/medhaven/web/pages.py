@@ -10,7 +10,7 @@ import io
 import json
 from collections.abc import Iterator
 from typing import Annotated, Any, TypeVar
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlencode
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response, StreamingResponse
@@ -357,9 +357,17 @@ def datasets(
     filters = {"q": q, "domain": domain, "org_id": org_id, "teaching": teaching,
                "include_retired": include_retired}  # fmt: skip
     return render(
-        request, "datasets.html", principal=me, items=items, total=total, offset=offset,
-        page_size=PAGE_SIZE, orgs=orgs, domains=CDM_DOMAINS, filters=filters,
+        request, "datasets.html", principal=me, items=items, total=total, orgs=orgs,
+        domains=CDM_DOMAINS, filters=filters, next_url=_next_url(filters, offset, total),
     )  # fmt: skip
+
+
+def _next_url(filters: dict[str, str], offset: int, total: int) -> str | None:
+    """The next page of a list with the same filters, if there is one."""
+    if offset + PAGE_SIZE >= total:
+        return None
+    kept = {k: v for k, v in filters.items() if v}
+    return "?" + urlencode({**kept, "offset": offset + PAGE_SIZE})
 
 
 def _dataset_row(d: Dataset) -> dict[str, Any]:
@@ -834,8 +842,9 @@ def audit_page(
             checked = audit.verify(session).as_dict()
     filters = {"actor": actor, "action": action, "object_type": object_type}
     return render(
-        request, "audit.html", principal=me, entries=entries, total=total, offset=offset,
-        page_size=PAGE_SIZE, filters=filters, checked=checked,
+        request, "audit.html", principal=me, entries=entries, total=total, filters=filters,
+        checked=checked, next_url=_next_url(filters, offset, total),
+        export_query=urlencode({k: v for k, v in filters.items() if v}),
     )  # fmt: skip
 
 
