@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -97,6 +98,8 @@ class DemoSystem:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         # Flower node ids are new with every SuperLink: an old node-name cache would mislead it.
         (self.data.hub_dir / "flower-nodes.json").unlink(missing_ok=True)
+        # ... and an old network session's spool belongs to a SuperLink that is gone.
+        shutil.rmtree(self.data.hub_dir / "flower-session", ignore_errors=True)
         try:
             # The hub starts first (its imports and migration overlap the SuperLink's start);
             # it needs the SuperLink only when a job comes.

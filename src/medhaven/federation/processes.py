@@ -14,6 +14,7 @@ the SuperLink's host, so ``submit`` must run on that host too.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -100,7 +101,9 @@ class Service:
                 continue
             break
         if self.proc.poll() is None:
-            self.proc.wait(timeout)
+            # a busy host: SIGKILL was sent; a process still exiting is reaped later
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(timeout)
         if self._log is not None:
             self._log.close()
             self._log = None
