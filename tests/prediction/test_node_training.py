@@ -187,3 +187,19 @@ def test_bad_parameters_fail_the_job_in_one_line_before_any_round(world: dict[st
     assert doc["reason"].startswith("train job: parameters.min_patients:")
     assert {r["reason"] for r in doc["nodes"]} == {doc["reason"]}
     assert not NodeAuditLog(world["configs"]["a"].audit_path).entries()  # no round was sent
+
+
+def test_the_hub_keeps_the_bundle_and_each_nodes_evaluation(world: dict[str, Any]) -> None:
+    from medhaven.prediction.node_training import released_training
+
+    signed = _job(world, {"model": {"kind": "logistic_l2"}, "min_patients": 260}, list(SITES))
+    doc = run_training(signed, in_process_exchange(signed, world["configs"]), min_nodes=2,
+                       transport="in_process")  # fmt: skip
+    kept = released_training(doc, doc["nodes"])
+    assert kept["combined"]["model"] == doc["combined"]["model"]
+    assert set(kept["nodes"]) == {"a", "b"}  # c refused: nothing of it kept
+    assert kept["nodes"]["a"]["evaluation"]["n"] is not None
+    tampered = json.loads(json.dumps(doc))
+    tampered["combined"]["model"]["n_train"] += 1
+    refused = released_training(tampered, tampered["nodes"])["combined"]
+    assert refused["model"] is None and "sha256 does not match" in refused["reason"]

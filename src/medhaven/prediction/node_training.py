@@ -143,13 +143,18 @@ def released_training(doc: dict[str, Any] | Any, replies: list[dict[str, Any]]) 
     released evaluation."""
     combined = doc.get("combined") if isinstance(doc, dict) else None
     model = combined.get("model") if isinstance(combined, dict) else None
+    reason = None
     if model is not None:
-        TrainedModel.from_bundle(model, source="train result")
+        try:
+            TrainedModel.from_bundle(model, source="train result")
+        except InvalidInput as exc:  # never keep a bundle that fails its own hash
+            model, reason = None, exc.message
     return {"kind": "train",
             "nodes": {str(r.get("node")): r.get("result") for r in replies
                       if r.get("status") == "ok"},
             "combined": {"kind": "train", "model": model,
-                         "rounds": combined.get("rounds") if isinstance(combined, dict) else None}}  # fmt: skip
+                         "rounds": combined.get("rounds") if isinstance(combined, dict) else None,
+                         "reason": reason}}  # fmt: skip
 
 
 # ---------------------------------------------------------------- node side
