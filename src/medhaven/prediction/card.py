@@ -160,10 +160,17 @@ def _evaluations(card: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]
 
 def roc_svg(card: Mapping[str, Any]) -> Markup:
     """The released ROC points of every evaluation in the card, as an inline SVG."""
+    return roc_svg_of(_evaluations(card))
+
+
+def roc_svg_of(evaluations: list[tuple[str, Mapping[str, Any]]]) -> Markup:
+    """The ROC points of released evaluations (label, evaluation), as an inline SVG."""
     import matplotlib.pyplot as plt
 
     fig, ax = _figure()
-    for name, ev in _evaluations(card):
+    for name, ev in evaluations:
+        if not ev.get("released"):
+            continue
         pts = sorted((p["fpr"], p["tpr"]) for p in ev["roc_curve"])
         ax.plot(
             [x for x, _ in pts],
@@ -185,11 +192,18 @@ def roc_svg(card: Mapping[str, Any]) -> Markup:
 
 def calibration_svg(card: Mapping[str, Any]) -> Markup:
     """Observed against predicted risk by decile (released bins only), as an inline SVG."""
+    return calibration_svg_of(_evaluations(card))
+
+
+def calibration_svg_of(evaluations: list[tuple[str, Mapping[str, Any]]]) -> Markup:
+    """Observed against predicted risk of released evaluations (label, evaluation), as an SVG."""
     import matplotlib.pyplot as plt
 
     fig, ax = _figure()
     top = 0.0
-    for name, ev in _evaluations(card):
+    for name, ev in evaluations:
+        if not ev.get("released"):
+            continue
         bins = ev["calibration_curve"]
         xs = [b["mean_predicted"] for b in bins]
         ys = [b["observed"] for b in bins]
@@ -240,8 +254,10 @@ __all__ = [
     "TRIPOD_JSON",
     "build_card",
     "calibration_svg",
+    "calibration_svg_of",
     "release_attrition",
     "render_html",
     "roc_svg",
+    "roc_svg_of",
     "write_card",
 ]

@@ -15,12 +15,14 @@ from fastapi.staticfiles import StaticFiles
 
 from medhaven.web.pages import router
 from medhaven.web.render import SignInRequired, error_page, is_web_request, sign_in_redirect
+from medhaven.web.study import router as study_router
 
 
 def mount(app: FastAPI) -> None:
     """Serve the pages and their static files from ``app``."""
     static = resources.files("medhaven.web").joinpath("static")
     app.mount("/static", StaticFiles(directory=str(static)), name="static")
+    app.include_router(study_router)  # before the pages: /jobs/N/result.json, not /jobs/{id}
     app.include_router(router)
 
     @app.exception_handler(SignInRequired)

@@ -196,6 +196,8 @@ def home(request: Request, state: StateDep) -> Response:
     """The dashboard of what needs the user's attention; the sign-in form for a visitor."""
     if not request.cookies.get(SESSION_COOKIE):
         return render(request, "signin.html", next="/", error=None, email="")
+    from medhaven.web.study import held_for_custodian  # the study pages import this module
+
     me = principal_of(request)
     data: dict[str, Any] = {}
     with state.db.unit(readonly=True) as session:
@@ -224,6 +226,9 @@ def home(request: Request, state: StateDep) -> Response:
             ]  # fmt: skip
         job_rows, job_total = paginate(session, jobs.list_jobs_query(me), limit=5, offset=0)
         data["jobs"] = (job_rows, job_total)
+        held = held_for_custodian(session, me)
+        if held is not None:
+            data["held"] = held
         proj_rows, proj_total = paginate(session, projects.list_query(me), limit=5, offset=0)
         data["projects"] = (proj_rows, proj_total)
         if allowed(me, f"GET {V1}/audit"):
@@ -501,6 +506,7 @@ def project_page(project_id: int, request: Request, state: StateDep) -> Response
         can_add_member=me.user_id == project["lead_id"]
         and allowed(me, f"POST {V1}/projects/{{project_id}}/members"),
         can_request=member and allowed(me, f"POST {V1}/requests"),
+        can_study=member and allowed(me, f"POST {V1}/jobs"),
     )  # fmt: skip
 
 
@@ -687,6 +693,8 @@ def job_list(request: Request, state: StateDep) -> Response:
 
 
 def _job_view(session: Session, me: Principal, job_id: int) -> dict[str, Any]:
+    from medhaven.web.study import train_view  # the study pages import this module
+
     job: Job = jobs.get_job(session, me, job_id)
     result = None
     if job.result is not None and job.status in {"completed", "partial"}:
@@ -700,7 +708,8 @@ def _job_view(session: Session, me: Principal, job_id: int) -> dict[str, Any]:
         },
         "live": job.status in LIVE,
         "result": result,
-        "tables": _result_tables(result) if result is not None else [],
+        "train": train_view(result) if result is not None and job.kind == "train" else None,
+        "tables": _result_tables(result) if result is not None and job.kind != "train" else [],
     }  # fmt: skip
 
 
