@@ -294,8 +294,12 @@ def held_for_custodian(session: Session, me: Principal) -> list[dict[str, Any]] 
     own = {d.name: d.id for d in session.execute(
         select(Dataset).where(Dataset.org_id.in_(sorted(orgs)))).scalars()}  # fmt: skip
     out: list[dict[str, Any]] = []
-    recent = select(Job).order_by(Job.id.desc()).limit(HELD_SCAN)
-    for job in session.execute(recent).scalars():
+    recent = (
+        select(Job.id, Job.uid, Job.kind, Job.node_status, Job.updated_at)  # not the results
+        .order_by(Job.id.desc())
+        .limit(HELD_SCAN)
+    )
+    for job in session.execute(recent):
         for node, status in sorted((job.node_status or {}).items()):
             if node in own and isinstance(status, dict) and status.get("status") == "held":
                 out.append({"job_id": job.id, "uid": job.uid, "kind": job.kind,
