@@ -41,7 +41,7 @@ MANIFEST = "demo.json"
 FORMAT = 1
 #: What the demo writes under OUT (``--fresh`` removes exactly these, nothing else).
 OWNED = ("extracts", "keys", "nodes", "hub", "run", "logins.json", MANIFEST)
-ACCEPTED_KINDS = ("cohort_count", "characterize", "incidence")
+ACCEPTED_KINDS = ("cohort_count", "characterize", "incidence", "train", "evaluate")
 MIN_CELL_COUNT = 5
 PROFILE = "kr-pseudonym"
 

@@ -18,7 +18,7 @@ from medhaven.cli.main import app
 from medhaven.errors import InvalidInput, NotFound
 from medhaven.prediction.data import PredictionData
 from medhaven.prediction.models import TrainedModel
-from medhaven.prediction.study import load_spec, site_data, split, stack
+from medhaven.prediction.study import load_spec, run_study, site_data, split, stack
 from medhaven.prediction.tripod import ITEMS
 from medhaven.synth.writer import CDM_FILE, write_hospitals
 
@@ -80,6 +80,55 @@ def test_bad_spec_files(tmp_path: Path) -> None:
                 tmp_path, _spec(tmp_path, data=[{"site": "a", "cdm": "b.duckdb", "role": "train"}])
             )
         )
+
+
+def _federated(**hub: Any) -> dict[str, Any]:
+    return {"name": "s", "mode": "federated",
+            "task": {"name": "t", "target_cohort": "essential_hypertension",
+                     "outcome_cohort": "heart_failure_admission"},
+            "model": {"kind": "logistic_l2"},
+            "hub": {"project": 1, "train": ["a", 2], "validate": ["c"], **hub}}  # fmt: skip
+
+
+def test_a_federated_spec_names_hub_datasets_by_role(tmp_path: Path) -> None:
+    spec = load_spec(_write(tmp_path, _federated(rounds=7)))
+    assert spec.mode == "federated" and spec.data == []
+    assert spec.hub is not None
+    assert (spec.hub.train, spec.hub.validate_at, spec.hub.rounds) == (["a", 2], ["c"], 7)
+    assert load_spec(_write(tmp_path, _spec(tmp_path))).mode == "local"  # the default
+
+
+@pytest.mark.parametrize(
+    ("doc", "message"),
+    [
+        ({**_federated(), "mode": "cloud"}, r"spec.json: mode: Input should be 'local' or 'federated'"),
+        ({k: v for k, v in _federated().items() if k != "hub"}, "needs a hub section"),
+        ({**_federated(), "data": [{"site": "a", "cdm": "a.duckdb", "role": "train"}]},
+         "data \\(CDM stores\\) is for mode 'local'"),
+        (_federated(train=[]), r"spec.json: hub.train: List should have at least 1 item"),
+        (_federated(validate=["a"]), "a dataset is listed twice"),
+        (_federated(colour="red"), r"spec.json: hub.colour: unknown field"),
+        (_federated(train=[" "]), r"spec.json: hub.train: Value error, item 0 is empty"),
+        (_federated(min_nodes=3), "min_nodes: more than the number of train datasets"),
+    ],
+)  # fmt: skip
+def test_bad_federated_specs_are_one_line(
+    tmp_path: Path, doc: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(InvalidInput, match=message) as err:
+        load_spec(_write(tmp_path, doc))
+    assert "\n" not in err.value.message
+
+
+def test_a_local_spec_refuses_a_hub_section_and_run_study_refuses_a_federated_spec(
+    tmp_path: Path,
+) -> None:
+    with pytest.raises(InvalidInput, match="hub is only for mode 'federated'"):
+        load_spec(_write(tmp_path, _spec(tmp_path, hub=_federated()["hub"])))
+    spec = load_spec(_write(tmp_path, _federated()))
+    with pytest.raises(InvalidInput, match="runs through the hub"):
+        run_study(spec, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
 
 
 @pytest.mark.slow  # a real `medhaven` process: its start-up takes seconds

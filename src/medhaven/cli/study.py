@@ -28,14 +28,34 @@ def _show(summary: dict[str, Any]) -> None:
     view = Table("evaluation", "persons", "outcomes", "AUROC", "AUPRC", "Brier", "cal. slope",
                  title=f"study {summary['study']} ({summary['model']})")  # fmt: skip
     rows = [("internal test", summary["internal"])]
+    if summary.get("mode") == "federated":  # each node's released held-out evaluation
+        rows = [(f"internal test: {site}", ev) for site, ev in summary["internal_by_site"].items()]
     rows += [(f"external: {site}", ev) for site, ev in summary["external"].items()]
     for name, ev in rows:
         view.add_row(name, _fmt(ev["n"]), _fmt(ev["outcomes"]), _fmt(ev["auroc"]),
                      _fmt(ev["auprc"]), _fmt(ev["brier"]), _fmt(ev["calibration_slope"]))  # fmt: skip
     console.print(view)
+    for line in summary.get("unavailable", []):
+        console.print(f"unavailable: {line}")
     console.print(f"wrote {', '.join(Path(p).name for p in summary['files'].values())} "
                   f"to {Path(summary['files']['card']).parent} in {summary['wall_seconds']:.1f} s; "
                   "counts and metrics of small groups are not released")  # fmt: skip
+
+
+def _federated(study: Any, out: Path, hub: str | None, *, as_json: bool) -> None:
+    from medhaven.cli.hub_common import client
+    from medhaven.prediction.federated_study import run_federated_study
+
+    def say(line: str) -> None:
+        if not as_json:
+            console.print(line)
+
+    with client(hub) as c:
+        result = run_federated_study(study, out, c, on_event=say)
+    if as_json:
+        print_json(result.summary)
+    else:
+        _show(result.summary)
 
 
 @app.command("run")
@@ -43,15 +63,22 @@ def run(
     spec: Path = typer.Option(..., "--spec", help="The study spec (JSON): task, model, data."),
     out: Path = typer.Option(Path("study-out"), "--out", help="Folder for the card and model."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON on stdout."),
+    hub: str | None = typer.Option(
+        None, "--hub", help="Hub URL for a federated spec (default: saved login)."
+    ),
 ) -> None:
-    """Run a study locally: train on the 'train' sites, validate at the 'validate' sites, and
-    write model_card.json, model_card.html, tripod_ai.json and model.json into --out."""
+    """Run a study: train on the 'train' sites, validate at the 'validate' sites, and write
+    model_card.json, model_card.html, tripod_ai.json and model.json into --out. A spec with
+    "mode": "federated" runs as hub jobs under your hub login (medhaven login)."""
     from medhaven.errors import InvalidInput
     from medhaven.prediction.study import load_spec, run_study
 
     if out.exists() and not out.is_dir():
         raise InvalidInput(f"--out: {out} exists and is not a folder")
     study = load_spec(spec)
+    if study.mode == "federated":
+        _federated(study, out, hub, as_json=as_json)
+        return
     if as_json:
         result = run_study(study, out)
     else:

@@ -395,7 +395,7 @@ class AuditVerifyPublic(BaseModel):
     problem: str | None
 
 
-JobKindName = Literal["cohort_count", "characterize", "incidence"]
+JobKindName = Literal["cohort_count", "characterize", "incidence", "train", "evaluate"]
 
 
 class JobCreate(BaseModel):

@@ -153,6 +153,8 @@ def _evaluations(card: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]
     found: list[tuple[str, Mapping[str, Any]]] = []
     if perf.get("internal"):
         found.append(("internal test", perf["internal"]))
+    for site, ev in sorted((perf.get("internal_by_site") or {}).items()):  # federated: per node
+        found.append((f"internal test: {site}", ev))
     for site, ev in sorted((perf.get("external") or {}).items()):
         found.append((f"external: {site}", ev))
     return [(name, ev) for name, ev in found if ev.get("released")]

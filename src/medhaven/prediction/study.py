@@ -25,7 +25,14 @@ from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from scipy import sparse
 
 from medhaven.analytics.policy import DisclosurePolicy
@@ -51,17 +58,57 @@ class SiteSpec(BaseModel):
     role: Literal["train", "validate"]
 
 
+DatasetRef = int | str
+
+
+class HubStudySpec(BaseModel):
+    """A federated study's hub section: the project, and hub datasets (id or name) by role."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=False)
+
+    project: int = Field(ge=1)
+    train: list[DatasetRef] = Field(min_length=1)
+    validate_at: list[DatasetRef] = Field(default_factory=list, alias="validate")
+    min_nodes: int | None = Field(default=None, ge=1)
+    rounds: int = Field(default=25, ge=1, le=500)
+    l2: float = Field(default=1.0, ge=0.0)
+    timeout: float = Field(default=900.0, gt=0.0)
+
+    @field_validator("train", "validate_at")
+    @classmethod
+    def _named(cls, refs: list[DatasetRef]) -> list[DatasetRef]:
+        for i, ref in enumerate(refs):
+            if isinstance(ref, str) and not ref.strip():
+                raise ValueError(f"item {i} is empty: give a dataset id or name")
+        return refs
+
+    @model_validator(mode="after")
+    def _refs(self) -> HubStudySpec:
+        refs = [*self.train, *self.validate_at]
+        if len(set(refs)) != len(refs):
+            raise ValueError("a dataset is listed twice")
+        if self.min_nodes is not None and self.min_nodes > len(self.train):
+            raise ValueError("min_nodes: more than the number of train datasets")
+        return self
+
+
 class StudySpec(BaseModel):
-    """The whole study; ``features`` may be given here or inside ``task`` (not both)."""
+    """The whole study; ``features`` may be given here or inside ``task`` (not both).
+
+    ``mode`` ``"local"`` (the default) reads the CDMs of ``data``;
+    ``"federated"`` names hub datasets in ``hub`` instead (no ``data``).
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str = Field(min_length=1)
     title: str | None = None
+    mode: Literal["local", "federated"] = "local"
     task: PredictionTask
     features: FeatureSpec | None = None
     model: ModelSpec
-    data: list[SiteSpec] = Field(min_length=1)
+    data: list[SiteSpec] = Field(default_factory=list)
+    hub: HubStudySpec | None = None
     test_fraction: float = Field(default=0.25, gt=0.0, lt=1.0)
     seed: int = 1
     min_cell_count: int | None = Field(default=None, ge=1)
@@ -72,13 +119,25 @@ class StudySpec(BaseModel):
 
     @model_validator(mode="after")
     def _sites(self) -> StudySpec:
+        if self.mode == "federated":
+            if self.hub is None:
+                raise ValueError("mode 'federated' needs a hub section (project, train, validate)")
+            if self.data:
+                raise ValueError("data (CDM stores) is for mode 'local'; a federated study "
+                                 "names hub datasets in hub.train and hub.validate")  # fmt: skip
+        elif self.hub is not None:
+            raise ValueError("hub is only for mode 'federated'")
+        elif not self.data:
+            raise ValueError("data: at least one site is needed in mode 'local'")
+        if self.features is not None and "features" in self.task.model_fields_set:
+            raise ValueError("features are given both at the top level and inside task")
+        if self.mode == "federated":
+            return self
         names = [s.site for s in self.data]
         if len(set(names)) != len(names):
             raise ValueError("a site is listed twice")
         if not any(s.role == "train" for s in self.data):
             raise ValueError("no site has role 'train'")
-        if self.features is not None and "features" in self.task.model_fields_set:
-            raise ValueError("features are given both at the top level and inside task")
         return self
 
     def study_task(self) -> PredictionTask:
@@ -122,6 +181,8 @@ def load_spec(path: Path) -> StudySpec:
             check()
         except (InvalidInput, NotFound) as exc:
             raise type(exc)(f"{path}: task: {exc.message}") from None
+    if spec.mode == "federated":
+        return spec
     base = path.resolve().parent
     sites = [s if _is_url(s.cdm) or Path(s.cdm).is_absolute()
              else s.model_copy(update={"cdm": str(base / s.cdm)}) for s in spec.data]  # fmt: skip
@@ -216,6 +277,9 @@ def run_study(spec: StudySpec, out: Path) -> StudyResult:
     """Run the study and write the card, TRIPOD+AI checklist and model bundle into ``out``."""
     from medhaven.prediction.release import require_model_release
 
+    if spec.mode != "local":
+        raise InvalidInput(f"study {spec.name}: mode {spec.mode} runs through the hub "
+                           "(medhaven study run with a hub login)")  # fmt: skip
     started = time.perf_counter()
     task = spec.study_task()
     # The node's minimum (MEDHAVEN_MIN_CELL_COUNT) is a floor: a spec may raise it, never lower it.
@@ -297,5 +361,5 @@ def run_study(spec: StudySpec, out: Path) -> StudyResult:
     return StudyResult(card=card, files=files, summary=summary)
 
 
-__all__ = ["MODEL_BUNDLE", "SiteSpec", "StudyResult", "StudySpec", "load_spec", "run_study",
+__all__ = ["MODEL_BUNDLE", "HubStudySpec", "SiteSpec", "StudyResult", "StudySpec", "load_spec", "run_study",
            "site_data", "split", "stack"]  # fmt: skip

@@ -1,0 +1,226 @@
+"""A study run as federated hub jobs: ``train`` at the train datasets, ``evaluate`` at the others.
+
+The spec's ``hub`` section names the project and hub datasets (by id or by
+name) with roles ``train`` and ``validate``. :func:`run_federated_study`
+submits one ``train`` job (each node fits on its training part and
+evaluates the final model on its own held-out part), follows it node by node,
+then submits one ``evaluate`` job with the released model bundle at the
+validate datasets (external validation at hospitals the model never saw).
+
+Only what the hub keeps of those jobs is used: the model bundle (its sha256
+checked again here) and each node's released evaluation, computed at the node
+on its own rows under its disclosure control. The outputs are those of a
+local study (model card JSON/HTML, TRIPOD+AI checklist, ``model.json``); the
+card says which figures a federated run cannot give (a pooled internal
+evaluation, attrition counts).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from medhaven.analytics.policy import DisclosurePolicy
+from medhaven.config import get_settings
+from medhaven.errors import CheckFailed, InvalidInput, NotFound, TransportError
+from medhaven.hub.client import HubClient
+from medhaven.prediction.card import build_card, write_card
+from medhaven.prediction.models import TrainedModel
+from medhaven.prediction.study import (
+    MODEL_BUNDLE,
+    StudyResult,
+    StudySpec,
+    _handling,
+    _headline,
+    _task_json,
+)
+
+EventFn = Callable[[str], None]
+FINISHED = ("completed", "partial", "failed", "refused", "cancelled")
+RELEASE_NOTE = (
+    "node-released: every evaluation figure was computed at its node on the node's own rows "
+    "and released under that node's disclosure control; no patient-level prediction left a node"
+)
+UNAVAILABLE = [
+    "pooled internal evaluation (one AUROC, curve and calibration over every training site's "
+    "held-out part together): each node releases its own held-out evaluation only",
+    "attrition counts of the study population at each site: nodes do not release them with a "
+    "train or evaluate job",
+    "TRIPOD+AI items read from the pooled internal evaluation (20b, 22, 23b): see "
+    "performance.internal_by_site",
+]
+
+
+def _dataset(client: HubClient, ref: int | str, where: str) -> dict[str, Any]:
+    """A hub dataset by id or exact name; unknown or retired: one line naming the field."""
+    if isinstance(ref, int):
+        try:
+            found = client.dataset(ref)
+        except NotFound:
+            raise NotFound(f"{where}: no dataset {ref} at the hub") from None
+        if found.get("retired_at"):
+            raise InvalidInput(f"{where}: dataset {ref} is retired")
+        return found
+    page = client.datasets(q=ref, limit=200)
+    hits = [d for d in page.get("items", []) if d.get("name") == ref]
+    if not hits:
+        raise NotFound(f"{where}: no dataset named {ref!r} at the hub")
+    if len(hits) > 1:
+        raise InvalidInput(f"{where}: {len(hits)} datasets are named {ref!r}; give its id")
+    return dict(hits[0])
+
+
+def follow(client: HubClient, job: dict[str, Any], *, timeout: float, poll: float = 0.5,
+           on_event: EventFn | None = None) -> dict[str, Any]:  # fmt: skip
+    """Poll a job until it ends; each change of a node's status is reported once."""
+    say = on_event or (lambda _line: None)
+    seen: dict[str, str] = {}
+    deadline = time.monotonic() + timeout
+    while True:
+        for node, st in sorted((job.get("node_status") or {}).items()):
+            status = str(st.get("status"))
+            if seen.get(node) != status:
+                seen[node] = status
+                why = f" ({st['reason']})" if st.get("reason") else ""
+                say(f"job {job['id']} ({job['kind']}) {node}: {status}{why}")
+        if job["status"] in FINISHED:
+            return job
+        if time.monotonic() > deadline:
+            raise TransportError(f"job {job['id']} is still {job['status']} after {timeout:g} s "
+                                 "(medhaven jobs status)")  # fmt: skip
+        time.sleep(poll)
+        job = client.job(job["id"])
+
+
+def _run_job(client: HubClient, spec: StudySpec, kind: str, ids: list[int],
+             parameters: dict[str, Any], min_nodes: int,
+             on_event: EventFn | None) -> tuple[dict[str, Any], dict[str, Any]]:  # fmt: skip
+    assert spec.hub is not None
+    ttl = max(1, int(spec.hub.timeout // 60) + 1)
+    job = client.submit_job(project_id=spec.hub.project, kind=kind, dataset_ids=ids,
+                            parameters=parameters, min_nodes=min_nodes,
+                            ttl_minutes=ttl)  # fmt: skip
+    job = follow(client, job, timeout=spec.hub.timeout, on_event=on_event)
+    if job["status"] not in ("completed", "partial"):
+        why = f": {job['reason']}" if job.get("reason") else ""
+        raise CheckFailed(f"study {spec.name}: {kind} job {job['id']} {job['status']}{why}")
+    result = client.job_result(job["id"])
+    return job, dict(result.get("result") or {})
+
+
+def run_federated_study(spec: StudySpec, out: Path, client: HubClient, *,
+                        on_event: EventFn | None = None) -> StudyResult:  # fmt: skip
+    """Train at the train datasets and validate at the others through the hub; write the card."""
+    if spec.mode != "federated" or spec.hub is None:
+        raise InvalidInput(f"study {spec.name}: not a federated study (mode {spec.mode})")
+    hub = spec.hub
+    started = time.perf_counter()
+    train = [_dataset(client, r, f"hub.train[{i}]") for i, r in enumerate(hub.train)]
+    validate = [_dataset(client, r, f"hub.validate[{i}]") for i, r in enumerate(hub.validate_at)]
+    ids = [int(d["id"]) for d in (*train, *validate)]
+    if len(set(ids)) != len(ids):
+        raise InvalidInput(f"study {spec.name}: hub: a dataset is named twice (by id and name)")
+    task = spec.study_task()
+    task_doc = task.model_dump(mode="json")
+    params = {"task": task_doc, "model": spec.model.model_dump(mode="json"),
+              "rounds": hub.rounds, "l2": hub.l2, "min_patients": spec.min_train_persons,
+              "test_fraction": spec.test_fraction, "seed": spec.seed}  # fmt: skip
+    train_job, trained = _run_job(client, spec, "train", [int(d["id"]) for d in train], params,
+                                  hub.min_nodes or len(train), on_event)  # fmt: skip
+    combined = trained.get("combined") or {}
+    bundle = combined.get("model")
+    if not isinstance(bundle, dict):
+        why = combined.get("reason") or "the hub kept no model"
+        raise CheckFailed(f"study {spec.name}: train job {train_job['id']}: {why}")
+    model = TrainedModel.from_bundle(bundle, source=f"train job {train_job['id']}")
+    internal = {str(node): res["evaluation"] for node, res in (trained.get("nodes") or {}).items()
+                if isinstance(res, dict) and res.get("evaluation")}  # fmt: skip
+    external: dict[str, Any] = {}
+    eval_job: dict[str, Any] | None = None
+    if validate:
+        eval_job, evaluated = _run_job(client, spec, "evaluate",
+                                       [int(d["id"]) for d in validate],
+                                       {"task": task_doc, "model": bundle}, 1, on_event)  # fmt: skip
+        for node, res in (evaluated.get("nodes") or {}).items():
+            if isinstance(res, dict) and res.get("model_sha256") == bundle.get("sha256"):
+                external[str(node)] = res["evaluation"]
+    floors = [int(ev["min_cell_count"]) for ev in (*internal.values(), *external.values())
+              if isinstance(ev.get("min_cell_count"), int)]  # fmt: skip
+    policy = DisclosurePolicy(min_cell_count=max([get_settings().min_cell_count,
+                                                  spec.min_cell_count or 1, *floors]))  # fmt: skip
+    jobs = {"train": train_job["id"], "evaluate": eval_job["id"] if eval_job else None}
+    node_status = {"train": train_job.get("node_status") or {},
+                   "evaluate": (eval_job or {}).get("node_status") or {}}  # fmt: skip
+    missing = [f"external evaluation at {d['name']}: not released (evaluate job "
+               f"{jobs['evaluate']}: {node_status['evaluate'].get(d['name'], {}).get('status')})"
+               for d in validate if d["name"] not in external]  # fmt: skip
+    missing += [f"internal evaluation at {d['name']}: not released (train job {jobs['train']}: "
+                f"{node_status['train'].get(d['name'], {}).get('status')})"
+                for d in train if d["name"] not in internal]  # fmt: skip
+    sites = [{"site": d["name"], "role": "train", "dataset_id": d["id"]} for d in train]
+    sites += [{"site": d["name"], "role": "validate", "dataset_id": d["id"]} for d in validate]
+    card = build_card(
+        title=spec.title or spec.name,
+        intended_use=spec.intended_use,
+        task=_task_json(task),
+        features={
+            "spec": task.features.model_dump(mode="json"),
+            "count": model.n_features,
+            "missing_data": "no imputation: a feature without a record in its window is 0",
+            "handling": _handling(task.features),
+        },
+        model={
+            "kind": model.kind,
+            "hyperparameters": model.hyperparameters,
+            "features": model.n_features,
+            "seed": model.seed,
+            "bundle_sha256": bundle["sha256"],
+            "training": model.training,
+            "output": "predicted probability of the outcome in the time at risk",
+        },
+        sites=sites,
+        evaluation_design={
+            "mode": "federated",
+            "hub": {"project": hub.project, "jobs": jobs},
+            "internal": f"stratified random split at each training node, "
+            f"{spec.test_fraction:g} held out (seed {spec.seed}); evaluated at each node",
+            "external": [d["name"] for d in validate],
+            "test_fraction": spec.test_fraction,
+            "seed": spec.seed,
+            "release": RELEASE_NOTE,
+            "unavailable": [*UNAVAILABLE, *missing],
+        },
+        performance={"internal": {}, "internal_by_site": internal, "external": external},
+        limitations=spec.limitations,
+        reporting=spec.reporting,
+        policy=policy,
+    )
+    for site in card["data"]["sites"]:
+        site["attrition_released"] = False  # nodes release no attrition with these jobs
+    files = write_card(card, out)
+    files["model"] = out / MODEL_BUNDLE
+    files["model"].write_text(json.dumps(bundle), encoding="utf-8")
+    summary = {
+        "study": spec.name,
+        "mode": "federated",
+        "model": model.kind,
+        "jobs": jobs,
+        "internal": {
+            "n": None,
+            "outcomes": None,
+            "released": False,
+            **{k: None for k in ("auroc", "auprc", "brier", "calibration_slope")},
+        },
+        "internal_by_site": {site: _headline(ev) for site, ev in internal.items()},
+        "external": {site: _headline(ev) for site, ev in external.items()},
+        "unavailable": missing,
+        "wall_seconds": round(time.perf_counter() - started, 3),
+        "files": {k: str(v) for k, v in files.items()},
+    }
+    return StudyResult(card=card, files=files, summary=summary)
+
+
+__all__ = ["RELEASE_NOTE", "UNAVAILABLE", "follow", "run_federated_study"]
