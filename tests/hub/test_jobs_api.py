@@ -115,3 +115,25 @@ def test_a_hub_without_a_key_directory_refuses_jobs(client: TestClient, world: W
     r = client.post("/api/v1/jobs", json=body, headers=world.auth("researcher"))
     assert r.json()["error"]["code"] == "config_error"
     assert "job-signing key" in r.json()["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    ("kind", "parameters", "message"),
+    [
+        ("train", {"task": {"name": "t", "target_cohort": "essential_hypertension",
+                            "outcome_cohort": "heart_failure_admission"},
+                   "model": {"kind": "logistic_l1"}}, "logistic_l1 has no federated path"),
+        ("evaluate", {"task": {"name": "t", "target_cohort": "essential_hypertension",
+                               "outcome_cohort": "heart_failure_admission"}},
+         "evaluate job: parameters.model: Field required"),
+    ],
+)  # fmt: skip
+def test_train_and_evaluate_jobs_reach_the_parameter_check_over_the_api(
+    jobs_client: TestClient, world: World, kind: str, parameters: dict[str, Any], message: str
+) -> None:
+    g = _granted(jobs_client, world)
+    body = {"project_id": g["project"], "kind": kind, "parameters": parameters,
+            "dataset_ids": g["datasets"]}  # fmt: skip
+    r = jobs_client.post("/api/v1/jobs", json=body, headers=world.auth("researcher"))
+    assert 400 <= r.status_code < 500, r.text
+    assert message in r.json()["error"]["message"]
