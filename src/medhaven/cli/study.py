@@ -35,6 +35,9 @@ def _show(summary: dict[str, Any]) -> None:
         view.add_row(name, _fmt(ev["n"]), _fmt(ev["outcomes"]), _fmt(ev["auroc"]),
                      _fmt(ev["auprc"]), _fmt(ev["brier"]), _fmt(ev["calibration_slope"]))  # fmt: skip
     console.print(view)
+    if summary.get("mode") == "federated":
+        console.print(f"hub jobs {summary['jobs']}: every figure is node-released (each node's "
+                      "disclosure control); no pooled internal evaluation in federated mode")  # fmt: skip
     for line in summary.get("unavailable", []):
         console.print(f"unavailable: {line}")
     console.print(f"wrote {', '.join(Path(p).name for p in summary['files'].values())} "
