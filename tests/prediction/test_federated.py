@@ -44,7 +44,7 @@ def sites() -> list[PredictionData]:
 
 
 @pytest.fixture(scope="module")
-def test_site() -> PredictionData:
+def held_out() -> PredictionData:
     return make_site(3000, seed=99, shift=0.05, site="test")
 
 
@@ -104,11 +104,11 @@ def test_sites_with_different_feature_spaces_are_refused(sites) -> None:
         fit_newton([sites[0], other])
 
 
-def test_fedavg_linear_model_comes_close_to_the_pooled_fit(sites, test_site) -> None:
+def test_fedavg_linear_model_comes_close_to_the_pooled_fit(sites, held_out) -> None:
     pooled = fit_newton(sites)
     fed = fit_fedavg(sites, rounds=15, local=LocalConfig(epochs=1, learning_rate=0.05), seed=1)
-    auc_pooled = roc_auc_score(test_site.y, pooled.predict(test_site))
-    auc_fed = roc_auc_score(test_site.y, fed.predict(test_site))
+    auc_pooled = roc_auc_score(held_out.y, pooled.predict(held_out))
+    auc_fed = roc_auc_score(held_out.y, fed.predict(held_out))
     assert auc_fed >= 0.99 * auc_pooled
     assert fed.training["mode"] == "fedavg" and fed.kind == "logistic_l2"
 
@@ -134,14 +134,14 @@ def test_fedavg_weights_sites_by_rows() -> None:
     assert out[0].ravel().tolist() == [3.25, 3.25] and out[1].tolist() == [3.25]
 
 
-def test_fedavg_mlp_learns_and_its_bundle_round_trips(sites, test_site) -> None:
+def test_fedavg_mlp_learns_and_its_bundle_round_trips(sites, held_out) -> None:
     model = fit_fedavg(sites, hidden=(8,), rounds=8,
                        local=LocalConfig(epochs=1, learning_rate=0.01, mu=0.01), seed=4)  # fmt: skip
-    p = model.predict(test_site)
-    assert roc_auc_score(test_site.y, p) > 0.68
+    p = model.predict(held_out)
+    assert roc_auc_score(held_out.y, p) > 0.68
     assert model.kind == "mlp" and model.training["mode"] == "fedprox"
     again = TrainedModel.from_bundle(model.to_bundle())
-    np.testing.assert_array_equal(again.predict(test_site), p)
+    np.testing.assert_array_equal(again.predict(held_out), p)
 
 
 def test_dp_noise_has_sd_sigma_times_clip_and_clipping_bounds_the_norm() -> None:
@@ -167,33 +167,33 @@ def test_dp_epsilon_follows_the_zcdp_formula_and_falls_with_sigma() -> None:
     assert dp_epsilon(noise_multiplier=0.0, rounds=1, delta=1e-5) == math.inf
 
 
-def test_fedavg_with_dp_reports_epsilon_in_the_bundle(sites, test_site) -> None:
+def test_fedavg_with_dp_reports_epsilon_in_the_bundle(sites, held_out) -> None:
     dp = DPConfig(clip=1.0, noise_multiplier=1.5)
     model = fit_fedavg(sites, rounds=5, local=LocalConfig(learning_rate=0.05), dp=dp, seed=5)
     doc = model.to_bundle()
     expected = dp_epsilon(noise_multiplier=1.5, rounds=5, delta=1e-5)
     assert doc["training"]["dp"]["epsilon"] == pytest.approx(expected)
-    assert np.all(np.isfinite(model.predict(test_site)))
+    assert np.all(np.isfinite(model.predict(held_out)))
 
 
-def test_lightgbm_bagging_averages_the_site_boosters(sites, test_site) -> None:
+def test_lightgbm_bagging_averages_the_site_boosters(sites, held_out) -> None:
     spec = ModelSpec(kind="lightgbm", hyperparameters={"n_estimators": 30, "num_leaves": 7})
     per_site = [fit(spec, s, min_cell_count=10) for s in sites]
     bagged = bag_lightgbm(per_site)
-    expected = np.mean([m.predict(test_site) for m in per_site], axis=0)
-    np.testing.assert_allclose(bagged.predict(test_site), expected, rtol=1e-12)
+    expected = np.mean([m.predict(held_out) for m in per_site], axis=0)
+    np.testing.assert_allclose(bagged.predict(held_out), expected, rtol=1e-12)
     assert bagged.n_train == 1900 and len(bagged.boosters) == 3
     assert TrainedModel.from_bundle(bagged.to_bundle()).boosters == bagged.boosters
     with pytest.raises(InvalidInput, match="needs one or more lightgbm"):
         bag_lightgbm([fit_newton(sites)])
 
 
-def test_a_site_with_one_class_still_takes_part(sites, test_site) -> None:
+def test_a_site_with_one_class_still_takes_part(sites, held_out) -> None:
     no_outcomes = sites[2].subset(sites[2].y == 0)
     mixed = [sites[0], sites[1], no_outcomes]
     fed = fit_fedavg(mixed, rounds=5, local=LocalConfig(learning_rate=0.05), seed=6)
     assert fed.training["site_rows"] == [400, 900, no_outcomes.rows]
-    assert roc_auc_score(test_site.y, fed.predict(test_site)) > 0.68
+    assert roc_auc_score(held_out.y, fed.predict(held_out)) > 0.68
     spec = ModelSpec(kind="lightgbm", hyperparameters={"n_estimators": 20, "num_leaves": 7})
     bagged = fit_bagged(spec, mixed, min_cell_count=10)
     assert len(bagged.boosters) == 2 and bagged.training["skipped_sites"] == ["c"]

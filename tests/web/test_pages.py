@@ -107,11 +107,14 @@ def test_reviewer_sees_queue_in_nav(client: TestClient) -> None:
 
 
 def test_request_review_and_grant_flow(client: TestClient, world: Seed) -> None:
-    review_flow(client, world)
+    rid = review_flow(client, world)
+    assert "Approved" in client.get(f"/requests/{rid}").text
 
 
-def review_flow(client: TestClient, world: Seed) -> None:
-    """A researcher asks, a reviewer approves with conditions and expiry, the grant shows."""
+def review_flow(client: TestClient, world: Seed) -> int:
+    """A researcher asks, a reviewer approves with conditions and expiry, the grant shows.
+
+    Returns the request's id."""
     csrf = sign_in(client, "researcher")
     r = client.post(
         "/requests",
@@ -145,6 +148,7 @@ def review_flow(client: TestClient, world: Seed) -> None:
     grants = project.split('id="h-grants"', 1)[1]
     assert "Active" in grants and "2027-06-30" in grants and "aggregate results only" in grants
     assert "Approved" in client.get(f"/requests/{rid}").text
+    return rid
 
 
 def test_rejection_without_reasons_is_a_400_page_naming_the_field(client: TestClient,
