@@ -33,9 +33,10 @@ from medhaven.prediction.study import (
     MODEL_BUNDLE,
     StudyResult,
     StudySpec,
-    _handling,
     _headline,
     _task_json,
+    card_features,
+    card_model,
 )
 
 EventFn = Callable[[str], None]
@@ -166,21 +167,8 @@ def run_federated_study(spec: StudySpec, out: Path, client: HubClient, *,
         title=spec.title or spec.name,
         intended_use=spec.intended_use,
         task=_task_json(task),
-        features={
-            "spec": task.features.model_dump(mode="json"),
-            "count": model.n_features,
-            "missing_data": "no imputation: a feature without a record in its window is 0",
-            "handling": _handling(task.features),
-        },
-        model={
-            "kind": model.kind,
-            "hyperparameters": model.hyperparameters,
-            "features": model.n_features,
-            "seed": model.seed,
-            "bundle_sha256": bundle["sha256"],
-            "training": model.training,
-            "output": "predicted probability of the outcome in the time at risk",
-        },
+        features=card_features(task, model),
+        model=card_model(model, bundle),
         sites=sites,
         evaluation_design={
             "mode": "federated",

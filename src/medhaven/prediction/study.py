@@ -273,6 +273,29 @@ def _handling(spec: FeatureSpec) -> str:
     return "; ".join(parts) + f"; domains: {', '.join(spec.domains)}"
 
 
+def card_features(task: PredictionTask, model: TrainedModel) -> dict[str, Any]:
+    """The model card's ``features`` section (local and federated studies alike)."""
+    return {
+        "spec": task.features.model_dump(mode="json"),
+        "count": model.n_features,
+        "missing_data": "no imputation: a feature without a record in its window is 0",
+        "handling": _handling(task.features),
+    }
+
+
+def card_model(model: TrainedModel, bundle: dict[str, Any]) -> dict[str, Any]:
+    """The model card's ``model`` section, naming the bundle by its sha256."""
+    return {
+        "kind": model.kind,
+        "hyperparameters": model.hyperparameters,
+        "features": model.n_features,
+        "seed": model.seed,
+        "bundle_sha256": bundle["sha256"],
+        "training": model.training,
+        "output": "predicted probability of the outcome in the time at risk",
+    }
+
+
 def run_study(spec: StudySpec, out: Path) -> StudyResult:
     """Run the study and write the card, TRIPOD+AI checklist and model bundle into ``out``."""
     from medhaven.prediction.release import require_model_release
@@ -319,21 +342,8 @@ def run_study(spec: StudySpec, out: Path) -> StudyResult:
         title=spec.title or spec.name,
         intended_use=spec.intended_use,
         task=_task_json(task),
-        features={
-            "spec": task.features.model_dump(mode="json"),
-            "count": model.n_features,
-            "missing_data": "no imputation: a feature without a record in its window is 0",
-            "handling": _handling(task.features),
-        },
-        model={
-            "kind": model.kind,
-            "hyperparameters": model.hyperparameters,
-            "features": model.n_features,
-            "seed": model.seed,
-            "bundle_sha256": bundle["sha256"],
-            "training": model.training,
-            "output": "predicted probability of the outcome in the time at risk",
-        },
+        features=card_features(task, model),
+        model=card_model(model, bundle),
         sites=sites,
         evaluation_design={
             "internal": f"stratified random split of each training site, "
