@@ -10,7 +10,13 @@ import pytest
 from fastapi.testclient import TestClient
 
 import medhaven.web
-from medhaven.web.i18n import choose_language, parse_accept_language, translator
+from medhaven.web.i18n import (
+    catalogue,
+    catalogue_language,
+    choose_language,
+    parse_accept_language,
+    translator,
+)
 
 WEB = Path(medhaven.web.__file__).parent
 MSGID = re.compile(r'\b(?:_|N_)\(\s*"((?:[^"\\]|\\.)*)"')
@@ -27,9 +33,24 @@ def _used_msgids() -> set[str]:
 
 
 def _catalogue(lang: str) -> dict[str, str]:
-    data = json.loads((WEB / "catalogues" / f"{lang}.json").read_text("utf-8"))
-    assert isinstance(data, dict)
-    return data
+    merged: dict[str, str] = {}
+    for path in sorted((WEB / "catalogues").glob("*.json")):
+        if catalogue_language(path.name) != lang:
+            continue
+        data = json.loads(path.read_text("utf-8"))
+        assert isinstance(data, dict)
+        for msgid, text in data.items():
+            assert merged.get(msgid, text) == text, f"{path.name}: {msgid!r} differs"
+            merged[msgid] = text
+    return merged
+
+
+def test_catalogue_parts_are_merged_and_named_by_language() -> None:
+    assert catalogue_language("ko.json") == "ko"
+    assert catalogue_language("admin.en.json") == "en"
+    assert catalogue_language("admin.fr.json") is None
+    assert catalogue_language("notes.txt") is None
+    assert dict(catalogue("en")) == _catalogue("en")
 
 
 def test_every_msgid_in_templates_and_code_is_in_both_catalogues() -> None:

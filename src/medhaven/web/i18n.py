@@ -1,7 +1,8 @@
 """Message catalogues (English, Korean) and the choice of language for a request.
 
 The catalogues are JSON files in ``catalogues/`` (msgid → text), read once at
-start: no compile step. A msgid is the English text itself; the English
+start: no compile step. A language's catalogue is ``{lang}.json`` merged with
+its parts ``{part}.{lang}.json`` (one part per group of pages). A msgid is the English text itself; the English
 catalogue may reword it. Placeholders use ``{name}`` and are filled after
 translation, so a translator may move them.
 
@@ -29,13 +30,28 @@ def catalogue(lang: str) -> Mapping[str, str]:
     """The messages of one language (msgid → text)."""
     if lang not in LANGUAGES:
         raise KeyError(lang)
-    text = resources.files("medhaven.web").joinpath("catalogues", f"{lang}.json").read_text("utf-8")
-    data = json.loads(text)
-    if not isinstance(data, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in data.items()
-    ):
-        raise ValueError(f"catalogues/{lang}.json: not an object of strings")
-    return data
+    merged: dict[str, str] = {}
+    folder = resources.files("medhaven.web").joinpath("catalogues")
+    names = sorted(p.name for p in folder.iterdir() if catalogue_language(p.name) == lang)
+    for name in names:
+        data = json.loads(folder.joinpath(name).read_text("utf-8"))
+        if not isinstance(data, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in data.items()
+        ):
+            raise ValueError(f"catalogues/{name}: not an object of strings")
+        for msgid, text in data.items():
+            if merged.get(msgid, text) != text:
+                raise ValueError(f"catalogues/{name}: {msgid!r} translated twice, differently")
+            merged[msgid] = text
+    return merged
+
+
+def catalogue_language(filename: str) -> str | None:
+    """The language of a catalogue file: ``ko.json`` or a part such as ``admin.ko.json``."""
+    parts = filename.split(".")
+    if len(parts) < 2 or parts[-1] != "json" or parts[-2] not in LANGUAGES:
+        return None
+    return parts[-2]
 
 
 def translator(lang: str) -> Translate:
@@ -84,6 +100,7 @@ __all__ = [
     "LANG_COOKIE",
     "Translate",
     "catalogue",
+    "catalogue_language",
     "choose_language",
     "parse_accept_language",
     "translator",
