@@ -22,10 +22,16 @@ from typer.testing import CliRunner
 from conftest import postgres_url
 from medhaven.cdm import open_store
 from medhaven.cli.main import app
-from medhaven.errors import ConfigError, NotFound
+from medhaven.errors import ConfigError, InvalidInput, NotFound
 from medhaven.federation.audit import NodeAuditLog
 from medhaven.federation.jobs import JobSpec, generate_hub_keypair, load_private_key, sign_job
-from medhaven.federation.node import NodeConfig, handle_job, held_jobs, release_held
+from medhaven.federation.node import (
+    NodeConfig,
+    handle_job,
+    held_jobs,
+    reject_held,
+    release_held,
+)
 from medhaven.synth.writer import CDM_FILE, write_hospitals
 
 ALL_KINDS = '["cohort_count", "characterize", "incidence"]'
@@ -342,6 +348,78 @@ def test_release_approval_holds_the_result_until_the_custodian_releases_it(node:
     assert [e["outcome"] for e in node.audit()] == ["held", "released"]
     with pytest.raises(NotFound):
         release_held("job-held", config)
+
+
+def test_a_kind_list_holds_only_those_kinds(node: Node, tmp_path: Path) -> None:
+    public = node.config.hub_public_key
+    config = NodeConfig.load(write_config(tmp_path / "list", node.config.cdm, public,
+                                          'require_release_approval = ["incidence"]\n'))  # fmt: skip
+    assert config.holds("incidence") and not config.holds("cohort_count")
+    count = handle_job(node.sign(job_id="job-count-free"), config)
+    assert count["status"] == "ok" and count["result"]["persons"]["value"] >= 5
+    params = {"target": "essential_hypertension", "outcome": "chronic_kidney_disease"}
+    inc = handle_job(node.sign(job_id="job-inc-held", kind="incidence", parameters=params), config)
+    assert (inc["status"], inc["result"]) == ("held", None)
+    assert [h["job_id"] for h in held_jobs(config)] == ["job-inc-held"]
+
+
+@pytest.mark.parametrize(
+    ("value", "field_text"),
+    [('["incidence", "count_everything"]', "require_release_approval"),
+     ('["train"]', "train cannot be held")],
+)  # fmt: skip
+def test_an_unknown_or_train_kind_in_the_approval_list_is_a_one_line_error(
+    tmp_path: Path, hub_keys: tuple[Ed25519PrivateKey, Path], value: str, field_text: str
+) -> None:
+    _key, public = hub_keys
+    path = write_config(tmp_path, "cdm.duckdb", public, f"require_release_approval = {value}\n")
+    with pytest.raises(ConfigError) as exc:
+        NodeConfig.load(path)
+    assert field_text in exc.value.message and "\n" not in exc.value.message
+
+
+def test_reject_deletes_the_held_result_and_a_resend_is_refused_with_the_reason(
+    node: Node,
+) -> None:
+    config = node.config.model_copy(update={"require_release_approval": True})
+    wire = node.sign(job_id="job-reject")
+    assert handle_job(wire, config)["status"] == "held"
+    with pytest.raises(InvalidInput):
+        reject_held("job-reject", config, "two\nlines")
+    assert len(held_jobs(config)) == 1  # a bad reason changes nothing
+    reply = reject_held("job-reject", config, "cell sizes too close to the threshold",
+                        actor="custodian@seoul.example")  # fmt: skip
+    assert reply["status"] == "refused" and reply["result"] is None
+    assert "cell sizes too close to the threshold" in reply["reason"]
+    assert held_jobs(config) == [] and not any(config.queue_dir.iterdir())
+    again = handle_job(wire, config)
+    assert again == reply  # the answered record now says refused; nothing re-ran
+    last = node.audit()[-2]
+    assert (last["outcome"], last["reason"]) == (
+        "withheld",
+        "cell sizes too close to the threshold",
+    )
+    assert last["actor"] == "custodian@seoul.example"
+    assert NodeAuditLog(config.audit_path).verify().intact
+    with pytest.raises(NotFound):
+        reject_held("job-reject", config, "again")
+    with pytest.raises(NotFound):
+        release_held("job-reject", config)
+
+
+def test_reject_cli(node: Node) -> None:
+    toml = node.dir / "node.toml"
+    toml.write_text(toml.read_text() + "require_release_approval = true\n")
+    config = NodeConfig.load(toml)
+    handle_job(node.sign(job_id="job-cli-reject"), config)
+    runner = CliRunner()
+    base = ["node", "reject", "--config", str(toml), "--job-id", "job-cli-reject"]
+    out = runner.invoke(app, [*base, "--reason", "not for this project"])
+    assert out.exit_code == 0, out.output
+    assert json.loads(out.stdout)["status"] == "refused"
+    missing = runner.invoke(app, [*base, "--reason", "again"])
+    assert isinstance(missing.exception, NotFound)  # main() turns it into its exit code
+    assert "no held result" in missing.exception.message
 
 
 # --- audit chain --------------------------------------------------------------------------

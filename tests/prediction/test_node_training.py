@@ -129,6 +129,16 @@ def test_each_round_is_verified_again(world: dict[str, Any]) -> None:
     assert reply.status == "refused" and "not a target" in str(reply.reason)
 
 
+def test_a_node_holding_every_result_refuses_train_rounds(world: dict[str, Any]) -> None:
+    signed = _job(world, {"model": {"kind": "logistic_l2"}}, list(SITES))
+    holding = world["configs"]["a"].model_copy(update={"require_release_approval": True})
+    reply = handle_round(signed, holding, "setup", {}, {})
+    assert reply.status == "refused" and "cannot be held" in str(reply.reason)
+    assert not reply.arrays and not reply.meta
+    listed = world["configs"]["a"].model_copy(update={"require_release_approval": ["incidence"]})
+    assert handle_round(signed, listed, "setup", {}, {}).status == "ok"
+
+
 @pytest.mark.parametrize("kind", ["mlp", "lightgbm"])
 def test_mlp_and_trees_train_across_nodes(world: dict[str, Any], kind: str) -> None:
     hp: dict[str, Any] = {"n_estimators": 20}

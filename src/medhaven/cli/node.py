@@ -1,4 +1,4 @@
-"""``medhaven node``: a hospital node's commands: run one signed job, release held results."""
+"""``medhaven node``: a hospital node's commands: run one signed job, release or reject held results."""
 
 from __future__ import annotations
 
@@ -127,6 +127,18 @@ def release(
     from medhaven.federation.node import NodeConfig, release_held
 
     print_json(release_held(job_id, NodeConfig.load(config)))
+
+
+@app.command("reject")
+def reject(
+    config: Path = ConfigOption,
+    job_id: str = typer.Option(..., "--job-id", help="The held job to withhold."),
+    reason: str = typer.Option(..., "--reason", help="Why (one line; the hub sees it)."),
+) -> None:
+    """Withhold a held result: it is deleted, audited, and the hub is answered ``refused``."""
+    from medhaven.federation.node import NodeConfig, reject_held
+
+    print_json(reject_held(job_id, NodeConfig.load(config), reason))
 
 
 @app.command("audit-verify")

@@ -48,7 +48,7 @@ class NodeAuditLog:
     path: Path
 
     def append(self, fields: Mapping[str, Any]) -> dict[str, Any]:
-        """Append one entry (``FIELDS`` keys) after the last one; return it with its hash."""
+        """Append one entry (``FIELDS`` keys, ``actor`` if given) after the last one; return it."""
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o640)
@@ -70,6 +70,8 @@ class NodeAuditLog:
                     "seq": seq + 1,
                     "at": dt.datetime.now(dt.UTC).isoformat(),
                     **{k: fields.get(k) for k in FIELDS},
+                    # who acted (a console user), only on a custodian's action
+                    **({"actor": str(fields["actor"])} if fields.get("actor") else {}),
                     "prev_hash": prev,
                 }
                 entry["hash"] = line_hash(entry)

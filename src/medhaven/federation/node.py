@@ -22,9 +22,16 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
-from medhaven.errors import ConfigError, MedHavenError, NotFound
+from medhaven.errors import ConfigError, InvalidInput, MedHavenError, NotFound
 from medhaven.federation.audit import NodeAuditLog
 from medhaven.federation.jobs import JobKind, JobSpec, SignedJob, canonical_json, load_public_key
 
@@ -35,6 +42,10 @@ _URL = ("postgresql://", "postgresql+psycopg://", "postgres://")
 CLOCK_SKEW = dt.timedelta(minutes=5)
 HELD_REASON = "held for release approval by the node's custodian"
 REPEAT_REASON = "answered before: the stored reply is sent again, nothing re-run"
+NO_HELD_TRAIN = (
+    "train cannot be held for release approval: it answers round by round; "
+    "leave train out of accepted_kinds instead"
+)
 
 
 class NodeTransport(BaseModel):
@@ -62,7 +73,7 @@ class NodeConfig(BaseModel):
     min_cell_count: int = Field(default=5, ge=1)
     min_train_persons: int = Field(default=100, ge=1)
     rounding: int | None = Field(default=None, ge=1)
-    require_release_approval: bool = False
+    require_release_approval: bool | list[JobKind] = False
     hub_public_key: Path
     revoked_grants: Path | None = None
     audit_log: Path | None = None
@@ -71,6 +82,19 @@ class NodeConfig(BaseModel):
     privacy_budget: float | None = Field(default=None, gt=0)
     transport: NodeTransport = Field(default_factory=NodeTransport)
     base_dir: Path = Field(default=Path("."), exclude=True)
+
+    @field_validator("require_release_approval", mode="after")
+    @classmethod
+    def _no_held_train(cls, v: bool | list[JobKind]) -> bool | list[JobKind]:
+        # train answers round by round (node_training.handle_round): no single result to hold
+        if isinstance(v, list) and "train" in v:
+            raise ValueError(NO_HELD_TRAIN)
+        return v
+
+    def holds(self, kind: str) -> bool:
+        """Whether a ``kind`` result waits for the custodian (``true``: every kind)."""
+        v = self.require_release_approval
+        return v if isinstance(v, bool) else kind in v
 
     @model_validator(mode="after")
     def _resolve(self) -> NodeConfig:
@@ -268,21 +292,64 @@ def held_jobs(config: NodeConfig) -> list[dict[str, Any]]:
     return out
 
 
-def release_held(job_id: str, config: NodeConfig) -> dict[str, Any]:
-    """The custodian releases a held result: it leaves the queue, is audited, and is returned."""
+def _claim(config: NodeConfig, job_id: str) -> tuple[Path, dict[str, Any]]:
+    """Take a held result out of the queue (a rename, so two custodians cannot both act)."""
     path = _queue_file(config, job_id)
-    if not path.is_file():
-        raise NotFound(f"no held result for job {job_id} at node {config.name}")
-    doc = json.loads(path.read_text(encoding="utf-8"))
-    audit = NodeAuditLog(config.audit_path)
-    audit.append({**{k: doc.get(k) for k in ("job_id", "kind", "project", "grant_id")},
-                  "outcome": "released", "reason": "released by the node's custodian"})  # fmt: skip
-    reply = _reply(config, job_id, "ok", None, doc["result"])
+    claimed = path.with_name(f".{path.name}.claimed")
+    try:
+        os.rename(path, claimed)
+    except FileNotFoundError:
+        raise NotFound(f"no held result for job {job_id} at node {config.name}") from None
+    return claimed, json.loads(claimed.read_text(encoding="utf-8"))
+
+
+def _settle(config: NodeConfig, job_id: str, reply: dict[str, Any]) -> None:
     answered = _job_file(config.answered_dir, job_id)
-    if answered.is_file():  # a resend of the job now gets the released result
+    if answered.is_file():  # a resend of the job now gets this reply
         record = json.loads(answered.read_text(encoding="utf-8"))
         _write_json(answered, {**record, "reply": reply})
-    path.unlink()
+
+
+def release_held(job_id: str, config: NodeConfig, *, actor: str | None = None) -> dict[str, Any]:
+    """The custodian releases a held result: it leaves the queue, is audited, and is returned."""
+    claimed, doc = _claim(config, job_id)
+    try:
+        NodeAuditLog(config.audit_path).append(
+            {**{k: doc.get(k) for k in ("job_id", "kind", "project", "grant_id")},
+             "outcome": "released", "reason": "released by the node's custodian",
+             "actor": actor})  # fmt: skip
+        reply = _reply(config, job_id, "ok", None, doc["result"])
+        _settle(config, job_id, reply)
+    except BaseException:
+        os.rename(claimed, _queue_file(config, job_id))  # still held
+        raise
+    claimed.unlink()
+    return reply
+
+
+def check_reason(reason: str) -> str:
+    """A custodian's reason: one line, 1 to 500 characters."""
+    text = reason.strip()
+    if not text or "\n" in text or "\r" in text or len(text) > 500:
+        raise InvalidInput("reason: give one line of 1 to 500 characters")
+    return text
+
+
+def reject_held(job_id: str, config: NodeConfig, reason: str, *,
+                actor: str | None = None) -> dict[str, Any]:  # fmt: skip
+    """The custodian withholds a held result: it is deleted, audited, and a resend is refused."""
+    why = check_reason(reason)
+    claimed, doc = _claim(config, job_id)
+    reply = _reply(config, job_id, "refused", f"withheld by the node's custodian: {why}", None)
+    try:
+        NodeAuditLog(config.audit_path).append(
+            {**{k: doc.get(k) for k in ("job_id", "kind", "project", "grant_id")},
+             "outcome": "withheld", "reason": why, "actor": actor})  # fmt: skip
+        _settle(config, job_id, reply)
+    except BaseException:
+        os.rename(claimed, _queue_file(config, job_id))
+        raise
+    claimed.unlink()
     return reply
 
 
@@ -320,7 +387,7 @@ def handle_job(signed_json: str, config: NodeConfig) -> dict[str, Any]:
         return before
     try:
         result = run_kind(spec, config)
-        if config.require_release_approval:
+        if config.holds(spec.kind):
             _hold(config, spec, result)
     except MedHavenError as exc:
         log.debug("job %s failed: %s (%s)", spec.job_id, exc.code, exc.detail)
@@ -331,7 +398,7 @@ def handle_job(signed_json: str, config: NodeConfig) -> dict[str, Any]:
         reason = "internal error at the node (see the node's log)"
         audit.append({**ids, "outcome": "error", "reason": reason})
         return _reply(config, spec.job_id, "error", reason, None)
-    if config.require_release_approval:
+    if config.holds(spec.kind):
         reply = _reply(config, spec.job_id, "held", HELD_REASON, None)
     else:
         reply = _reply(config, spec.job_id, "ok", None, result)
@@ -345,8 +412,10 @@ __all__ = [
     "NodeConfig",
     "NodeTransport",
     "Refused",
+    "check_reason",
     "handle_job",
     "held_jobs",
+    "reject_held",
     "release_held",
     "verify_job",
 ]

@@ -330,6 +330,9 @@ def handle_round(signed_json: str, config: NodeConfig, stage: str, arrays: Array
         spec = verify_job(signed_json, config)
         if spec.kind != "train":
             raise Refused(f"a {spec.kind} job has no training rounds")
+        if config.holds("train"):  # require_release_approval = true: rounds cannot wait
+            raise Refused("this node holds every result for release approval; "
+                          "train answers round by round and cannot be held")  # fmt: skip
     except Refused as exc:
         from medhaven.federation.node import _claimed
 
