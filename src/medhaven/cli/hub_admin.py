@@ -111,6 +111,19 @@ def add_role(
         show(c.add_role(user_id, org_id=org_id, role=role.value), as_json=as_json)
 
 
+@app.command("remove-role")
+def remove_role(
+    user_id: int,
+    org_id: int = typer.Option(..., "--org", help="Organisation id."),
+    role: Role = typer.Option(..., "--role"),
+    hub: str | None = HubOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Take a role in an organisation away from a user (not your own last admin role)."""
+    with client(hub) as c:
+        show(c.remove_role(user_id, org_id=org_id, role=role.value), as_json=as_json)
+
+
 @app.command("deactivate")
 def deactivate(user_id: int, hub: str | None = HubOption, as_json: bool = JsonOption) -> None:
     """Stop a user signing in; their tokens and sessions stop working at once."""

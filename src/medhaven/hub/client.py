@@ -182,6 +182,13 @@ class HubClient:
         )
         return out
 
+    def remove_role(self, user_id: int, *, org_id: int, role: str) -> JSON:
+        """Take a role in an organisation away from a user (admins)."""
+        out: JSON = self._call(
+            "POST", f"/users/{user_id}/roles/revoke", json={"org_id": org_id, "role": role}
+        )
+        return out
+
     def set_active(self, user_id: int, *, active: bool) -> JSON:
         """Deactivate or reactivate a user (admins)."""
         out: JSON = self._call("POST", f"/users/{user_id}/active", json={"active": active})

@@ -38,9 +38,10 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     f"GET {V1}/orgs": EVERYONE,
     f"POST {V1}/orgs": frozenset({A}),
     f"POST {V1}/orgs/{{org_id}}/review-board": frozenset({A}),
-    f"GET {V1}/users": frozenset({A}),
+    f"GET {V1}/users": frozenset({P, A}),  # program officers: read only
     f"POST {V1}/users": frozenset({A}),
     f"POST {V1}/users/{{user_id}}/roles": frozenset({A}),
+    f"POST {V1}/users/{{user_id}}/roles/revoke": frozenset({A}),
     f"POST {V1}/users/{{user_id}}/active": frozenset({A}),
     f"GET {V1}/datasets": EVERYONE,
     f"POST {V1}/datasets": frozenset({C}),

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Query
 from sqlalchemy import select
 
 from medhaven.hub.api.deps import CurrentUser, PageDep, PathId, StateDep
@@ -78,11 +80,16 @@ def set_review_board(
 
 
 @router.get("/users", response_model=Page[UserPublic])
-def list_users(state: StateDep, me: CurrentUser, page: PageDep) -> Page[UserPublic]:
-    """All users."""
+def list_users(
+    state: StateDep,
+    me: CurrentUser,
+    page: PageDep,
+    q: Annotated[str | None, Query(max_length=200, description="Text in email or name.")] = None,
+) -> Page[UserPublic]:
+    """All users, or those whose email or name contains ``q``."""
     with state.db.unit(readonly=True) as session:
         rows, total = paginate(
-            session, select(User).order_by(User.id), limit=page.limit, offset=page.offset
+            session, identity.list_users(q), limit=page.limit, offset=page.offset
         )
         return Page(
             items=[UserPublic.model_validate(u) for u in rows],
@@ -118,11 +125,24 @@ def add_role(user_id: PathId, body: RoleGrant, state: StateDep, me: CurrentUser)
         return UserPublic.model_validate(user)
 
 
+@router.post("/users/{user_id}/roles/revoke", response_model=UserPublic)
+def remove_role(user_id: PathId, body: RoleGrant, state: StateDep, me: CurrentUser) -> UserPublic:
+    """Take a role in an organisation away from a user (not your own last admin role: 409)."""
+    with state.db.unit() as session:
+        user = identity.remove_role(
+            session, user_id=user_id, org_id=body.org_id, role=body.role, actor=me.actor,
+            by_user_id=me.user_id,
+        )  # fmt: skip
+        return UserPublic.model_validate(user)
+
+
 @router.post("/users/{user_id}/active", response_model=UserPublic)
 def set_active(user_id: PathId, body: ActiveIn, state: StateDep, me: CurrentUser) -> UserPublic:
-    """Deactivate or reactivate a user (their tokens stop working at once)."""
+    """Deactivate or reactivate a user (their tokens stop working at once; not yourself: 409)."""
     with state.db.unit() as session:
-        user = identity.set_active(session, user_id=user_id, active=body.active, actor=me.actor)
+        user = identity.set_active(
+            session, user_id=user_id, active=body.active, actor=me.actor, by_user_id=me.user_id
+        )
         return UserPublic.model_validate(user)
 
 

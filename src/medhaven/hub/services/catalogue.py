@@ -14,13 +14,14 @@ from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import Session
 
 from medhaven.analytics import DisclosurePolicy, release_count
-from medhaven.errors import Conflict, Forbidden, InvalidInput, NotFound
+from medhaven.errors import CheckFailed, Conflict, Forbidden, InvalidInput, NotFound
 from medhaven.hub import audit
 from medhaven.hub.models import Dataset, Role
 from medhaven.hub.schemas import DatasetCreate, DatasetUpdate
 from medhaven.hub.services.common import Principal, get_or_404, now_utc
 
 ROUNDING_BASE = 10
+RISK_GATE = "risk_gate"  # the key of the release gate's verdict in quality_summary
 
 
 def catalogue_policy(min_cell_count: int) -> DisclosurePolicy:
@@ -45,16 +46,79 @@ def release_characterization(
     }
 
 
+def _number(verdict: dict[str, Any], key: str) -> float:
+    value = verdict.get(key)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InvalidInput(f"quality_summary.{RISK_GATE}.{key}: not a number")
+    return float(value)
+
+
+def risk_verdict(quality_summary: dict[str, Any]) -> dict[str, Any] | None:
+    """The de-identification release gate's verdict in a publication, checked; None if absent.
+
+    The verdict is :meth:`medhaven.deid.risk_gate.GateVerdict.as_dict` under
+    ``quality_summary.risk_gate``. A malformed verdict, or one that says ``released: true``
+    while its own k is below ``k_min`` or its average risk above ``max_avg_risk``, is
+    :class:`InvalidInput`. A refused verdict is returned as it is (see :func:`publish`).
+    """
+    verdict = quality_summary.get(RISK_GATE)
+    if verdict is None:
+        return None
+    if not isinstance(verdict, dict):
+        raise InvalidInput(f"quality_summary.{RISK_GATE}: not an object")
+    released = verdict.get("released")
+    if not isinstance(released, bool):
+        raise InvalidInput(f"quality_summary.{RISK_GATE}.released: not true or false")
+    k, k_min = _number(verdict, "k"), _number(verdict, "k_min")
+    risk, max_risk = _number(verdict, "average_risk"), _number(verdict, "max_avg_risk")
+    reasons = verdict.get("reasons", [])
+    if not isinstance(reasons, list) or not all(isinstance(r, str) for r in reasons):
+        raise InvalidInput(f"quality_summary.{RISK_GATE}.reasons: not a list of text")
+    if released and (k < k_min or risk > max_risk):
+        raise InvalidInput(
+            f"quality_summary.{RISK_GATE}: says released, but k is below k_min "
+            "or the average risk above its maximum"
+        )
+    return verdict
+
+
+def check_risk_verdict(quality_summary: dict[str, Any]) -> dict[str, Any] | None:
+    """:func:`risk_verdict`, refusing (:class:`CheckFailed`) a verdict that says not released."""
+    verdict = risk_verdict(quality_summary)
+    if verdict is not None and not verdict["released"]:
+        reasons = verdict.get("reasons") or ["no reason given"]
+        raise CheckFailed(
+            f"quality_summary.{RISK_GATE}: the release gate refused this dataset "
+            f"({str(reasons[0])[:200]}); apply its suggested generalisation and run it again"
+        )
+    return verdict
+
+
+def released_counts(data: DatasetCreate, *, min_cell_count: int) -> dict[str, Any]:
+    """The person count and characterization as the catalogue will store and show them."""
+    policy = catalogue_policy(min_cell_count)
+    count = release_count(data.person_count, policy, name="person_count")
+    return {
+        "person_count": count.value,
+        "person_count_marker": count.marker,
+        "characterization": release_characterization(data.characterization, policy),
+    }
+
+
 def publish(
     session: Session, principal: Principal, data: DatasetCreate, *, min_cell_count: int
 ) -> Dataset:
-    """Publish a dataset for a hospital in which the caller is a custodian."""
+    """Publish a dataset for a hospital in which the caller is a custodian.
+
+    A publication whose release-gate verdict (``quality_summary.risk_gate``) says it may
+    not be released is refused (:class:`CheckFailed`); one without a verdict is published.
+    """
     if not principal.roles.has(Role.CUSTODIAN, data.org_id):
         raise Forbidden("you are not a custodian of that organisation")
     if data.period_start and data.period_end and data.period_end < data.period_start:
         raise InvalidInput("period_end: before period_start")
-    policy = catalogue_policy(min_cell_count)
-    count = release_count(data.person_count, policy, name="person_count")
+    check_risk_verdict(data.quality_summary)
+    released = released_counts(data, min_cell_count=min_cell_count)
     ds = Dataset(
         org_id=data.org_id,
         name=data.name,
@@ -63,9 +127,9 @@ def publish(
         domains="|" + "|".join(sorted(set(data.domains))) + "|",
         period_start=data.period_start,
         period_end=data.period_end,
-        person_count=count.value,
-        person_count_marker=count.marker,
-        characterization=release_characterization(data.characterization, policy),
+        person_count=released["person_count"],
+        person_count_marker=released["person_count_marker"],
+        characterization=released["characterization"],
         quality_summary=data.quality_summary,
         terms_of_use=data.terms_of_use,
         teaching=data.teaching,
@@ -194,11 +258,15 @@ def view(session: Session, principal: Principal, dataset_id: int) -> Dataset:
 
 
 __all__ = [
+    "RISK_GATE",
     "ROUNDING_BASE",
     "catalogue_policy",
+    "check_risk_verdict",
     "publish",
     "release_characterization",
+    "released_counts",
     "retire",
+    "risk_verdict",
     "search_query",
     "update",
     "view",

@@ -7,7 +7,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import Session
 
 from medhaven.errors import Conflict, Forbidden, InvalidInput, NotFound, RateLimited, Unauthorized
@@ -153,9 +153,45 @@ def add_role(session: Session, *, user_id: int, org_id: int, role: Role, actor: 
     return user
 
 
-def set_active(session: Session, *, user_id: int, active: bool, actor: str) -> User:
-    """Deactivate (or reactivate) a user: their tokens and sessions stop working at once."""
+def remove_role(
+    session: Session, *, user_id: int, org_id: int, role: Role, actor: str, by_user_id: int | None
+) -> User:
+    """Take a role in an organisation away from a user (idempotent).
+
+    ``by_user_id`` is the caller: an administrator may not remove their own last admin role
+    (:class:`Conflict`), so that nobody locks themselves out of administration by mistake.
+    """
     user = get_or_404(session, User, user_id, "user")
+    get_or_404(session, Org, org_id, "organisation")
+    held = [r for r in user.roles if r.org_id == org_id and r.role == role.value]
+    if not held:
+        return user
+    admin_roles = sum(1 for r in user.roles if r.role == Role.ADMIN.value)
+    if role is Role.ADMIN and by_user_id == user_id and admin_roles == 1:
+        raise Conflict("you may not remove your own last admin role: ask another administrator")
+    user.roles.remove(held[0])
+    session.flush()
+    audit.record(
+        session,
+        actor=actor,
+        action="user.remove_role",
+        object_type="user",
+        object_id=user.id,
+        details={"org_id": org_id, "role": role.value},
+    )
+    return user
+
+
+def set_active(
+    session: Session, *, user_id: int, active: bool, actor: str, by_user_id: int | None = None
+) -> User:
+    """Deactivate (or reactivate) a user: their tokens and sessions stop working at once.
+
+    ``by_user_id`` is the caller: nobody may deactivate themselves (:class:`Conflict`).
+    """
+    user = get_or_404(session, User, user_id, "user")
+    if not active and by_user_id == user_id:
+        raise Conflict("you may not deactivate yourself: ask another administrator")
     if user.active != active:
         user.active = active
         audit.record(
@@ -367,9 +403,15 @@ def close_session(session: Session, principal: Principal) -> None:
         revoke_token(session, principal, principal.credential_id)
 
 
-def list_users(session: Session) -> Any:
-    """A select over all users (for pagination)."""
-    return select(User).order_by(User.id)
+def list_users(q: str | None = None) -> Select[Any]:
+    """A select over all users, or those whose email or name contains ``q`` (for pagination)."""
+    stmt = select(User).order_by(User.id)
+    if q:
+        pattern = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        stmt = stmt.where(
+            or_(User.email.ilike(pattern, escape="\\"), User.name.ilike(pattern, escape="\\"))
+        )
+    return stmt
 
 
 __all__ = [
@@ -384,9 +426,11 @@ __all__ = [
     "find_user",
     "get_or_create_org",
     "issue_token",
+    "list_users",
     "open_session",
     "principal_from_session",
     "principal_from_token",
+    "remove_role",
     "revoke_token",
     "roles_of",
     "set_active",
