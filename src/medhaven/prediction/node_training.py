@@ -82,7 +82,8 @@ class TrainParams(_Params):
     than ``tol`` or after ``rounds``), ``mlp`` (``rounds`` of FedAvg, or FedProx
     with ``mu > 0``; ``local_epochs`` each) or ``lightgbm`` (one round:
     bagged boosters). ``test_fraction`` and ``seed`` give each node's
-    held-out part.
+    held-out part. ``secure_aggregation`` (``logistic_l2``, ``mlp``): the
+    server learns only the sum of the nodes' vectors (:mod:`.secagg`).
     """
 
     task: PredictionTask
@@ -95,6 +96,7 @@ class TrainParams(_Params):
     tol: float = Field(default=1e-8, gt=0.0)
     local_epochs: int = Field(default=1, ge=1, le=100)
     mu: float = Field(default=0.0, ge=0.0)
+    secure_aggregation: bool = False
 
 
 class EvaluateParams(_Params):
@@ -120,6 +122,11 @@ def check_train_params(p: TrainParams) -> None:
         raise InvalidInput(
             "train job: parameters.model.kind: logistic_l1 has no federated path "
             "(use logistic_l2: Newton steps reach the pooled fit)"
+        )
+    if p.secure_aggregation and p.model.kind == "lightgbm":
+        raise InvalidInput(
+            "train job: parameters.secure_aggregation: boosters cannot be summed "
+            "(use logistic_l2 or mlp)"
         )
     p.model.resolved()  # unknown hyperparameters refused before any round
 
@@ -272,6 +279,11 @@ def _round(config: NodeConfig, spec: JobSpec, p: TrainParams, stage: str, arrays
         return RoundReply("ok", arrays={**out, "n": np.array([float(update.n)])})
     if stage == "bag":
         return _bag(config, spec, p, arrays)
+    if stage.startswith("sa_") and p.secure_aggregation:
+        from medhaven.prediction.secagg import SECURE_STAGES, node_stage
+
+        if stage in SECURE_STAGES:
+            return node_stage(config, spec.job_id, stage, meta)
     if stage == "evaluate":
         from medhaven.prediction.evaluate import evaluate
 
@@ -345,6 +357,10 @@ def handle_round(signed_json: str, config: NodeConfig, stage: str, arrays: Array
         p = parse_params(TrainParams, spec)
         check_train_params(p)
         reply = _round(config, spec, p, stage, arrays, meta)
+        if p.secure_aggregation and stage in ("newton", "fedavg") and reply.status == "ok":
+            from medhaven.prediction.secagg import mask_reply
+
+            reply = mask_reply(config, spec.job_id, stage, reply, meta)
     except RoundRefused as exc:
         audit.append({**ids, "outcome": "refused", "reason": f"{stage}: {exc}"})
         return RoundReply("refused", str(exc))
@@ -398,6 +414,19 @@ def _drop(state: dict[str, RoundReply], replies: dict[str, RoundReply]) -> list[
     return [n for n, r in state.items() if r.status == "ok"]
 
 
+def _collect(p: TrainParams, exchange: Exchange, stage: str,
+             asks: dict[str, tuple[Arrays, dict[str, Any]]], state: dict[str, RoundReply],
+             round_id: str) -> tuple[list[str], Arrays | None, str | None, int]:  # fmt: skip
+    """One aggregation round: the nodes still ok, the secure sum (or none when plain), the
+    reason a secure round failed, and the round trips it took."""
+    if not p.secure_aggregation:
+        return _drop(state, exchange(stage, asks)), None, None, 1
+    from medhaven.prediction.secagg import secure_sum
+
+    got = secure_sum(exchange, stage, asks, round_id=round_id)
+    return _drop(state, got.replies), got.arrays, got.reason, got.exchanges
+
+
 def drive_training(p: TrainParams, targets: list[str], exchange: Exchange, *,
                    min_nodes: int, transport: str) -> TrainingOutcome:  # fmt: skip
     """Run a ``train`` job's rounds through ``exchange`` and release the model and evaluations."""
@@ -405,7 +434,7 @@ def drive_training(p: TrainParams, targets: list[str], exchange: Exchange, *,
 
     check_train_params(p)
     state: dict[str, RoundReply] = {t: RoundReply("failed", "no reply") for t in targets}
-    rounds = 1
+    rounds, extra = 1, 0  # extra: the secure rounds' additional round trips
     active = _drop(state, exchange("setup", {t: ({}, {}) for t in targets}))
 
     def short(what: str) -> TrainingOutcome:
@@ -439,11 +468,16 @@ def drive_training(p: TrainParams, targets: list[str], exchange: Exchange, *,
         converged = False
         for _ in range(p.rounds):
             rounds += 1
-            active = _drop(state, exchange("newton", {n: ({**base, "beta": beta}, {})
-                                                      for n in active}))  # fmt: skip
+            active, summed, why, trips = _collect(
+                p, exchange, "newton", {n: ({**base, "beta": beta}, {}) for n in active},
+                state, f"newton-{rounds - 1}")  # fmt: skip
+            extra += trips - 1
+            if why:
+                return TrainingOutcome(None, state, rounds + extra, why)
             if len(active) < min_nodes:
                 return short(f"in Newton round {rounds - 1}")
-            stats = [fed.NewtonStats.from_arrays(state[n].arrays) for n in active]
+            stats = ([fed.NewtonStats.from_arrays(summed)] if summed is not None
+                     else [fed.NewtonStats.from_arrays(state[n].arrays) for n in active])  # fmt: skip
             new, loglik = fed.newton_aggregate(stats, beta, l2=p.l2)
             history.append(loglik)
             step = float(np.max(np.abs(new - beta)))
@@ -465,9 +499,19 @@ def drive_training(p: TrainParams, targets: list[str], exchange: Exchange, *,
             asks = {n: ({**base, **{f"p{i}": w for i, w in enumerate(params)}},
                         {"seed": p.model.seed + 1000 * r + i})
                     for i, n in enumerate(active)}  # fmt: skip
-            active = _drop(state, exchange("fedavg", asks))
+            active, summed, why, trips = _collect(p, exchange, "fedavg", asks, state,
+                                                  f"fedavg-{r + 1}")  # fmt: skip
+            extra += trips - 1
+            if why:
+                return TrainingOutcome(None, state, rounds + extra, why)
             if len(active) < min_nodes:
                 return short(f"in FedAvg round {r + 1}")
+            if summed is not None:  # the weighted sum and the row total: the weighted mean
+                total = float(summed["n"][0])
+                mean = [summed[f"p{i}"] / total for i in range(len(params))]
+                dp = getattr(p, "dp", None) is not None  # DP updates are deltas
+                params = [g + m for g, m in zip(params, mean, strict=True)] if dp else mean
+                continue
             updates = [fed.SiteUpdate(params=[state[n].arrays[f"p{i}"]
                                               for i in range(len(params))],
                                       n=int(state[n].arrays["n"][0])) for n in active]  # fmt: skip
@@ -492,6 +536,12 @@ def drive_training(p: TrainParams, targets: list[str], exchange: Exchange, *,
         boosters, hp = bagged.boosters, bagged.hyperparameters
         training.update(mode="bagging", rounds=1,
                         skipped_sites=[n for n in active if not state[n].meta.get("bundle")])  # fmt: skip
+    if p.secure_aggregation:
+        from medhaven.prediction.secagg import error_bound
+
+        training["secure_aggregation"] = {"protocol": "SecAgg+ (complete graph)",
+                                          "error_bound": error_bound(len(targets)),
+                                          "round_trips_per_round": 4}  # fmt: skip
     n_train = sum(site_rows[n] for n in active)
     training["sites"], training["site_rows"] = active, [site_rows[n] for n in active]
     model = TrainedModel(kind=kind, feature_ids=ids, feature_names=[names[int(i)] for i in ids],
@@ -506,7 +556,7 @@ def drive_training(p: TrainParams, targets: list[str], exchange: Exchange, *,
     for n, f in finals.items():
         if f.status != "ok":
             state[n] = f
-    return TrainingOutcome(model, state, rounds, None, evaluation)
+    return TrainingOutcome(model, state, rounds + extra, None, evaluation)
 
 
 def training_document(spec: JobSpec, outcome: TrainingOutcome, *, min_nodes: int,
