@@ -391,9 +391,9 @@ def test_characterization_result_is_shown_section_by_section(
                   submitted_by=world.users["researcher"], created_at=now, updated_at=now))  # fmt: skip
     sign_in(client, "researcher")
     page = client.get("/jobs/1").text
-    persons = re.search(r'<th scope="row">Persons</th><td>([^<]*)</td>', page)
-    assert persons and persons.group(1) == "200"  # 120 + 80
-    conditions = page.split("<caption>Conditions</caption>", 1)[1].split("</table>", 1)[0]
+    persons = re.search(r'<th scope="row" lang="en">Persons</th>((?:<td>[^<]*</td>)+)', page)
+    assert persons and persons.group(1) == "<td>120</td><td>80</td><td>200</td>"  # per node, sum
+    conditions = page.split('<caption lang="en">Conditions</caption>', 1)[1].split("</table>")[0]
     assert "Type 2 diabetes" in conditions and "<td>70</td>" in conditions  # 40 + 30 persons
 
 

@@ -47,16 +47,19 @@ from medhaven.hub.schemas import (
 )
 from medhaven.hub.services import access, catalogue, identity, jobs, projects, review
 from medhaven.hub.services.common import Principal, paginate
+from medhaven.web.i18n import translator
 from medhaven.web.render import (
     CSRF_COOKIE,
     N_,
     allowed,
     guard,
+    language,
     org_names,
     principal_of,
     redirect,
     render,
 )
+from medhaven.web.results import result_view
 
 router = APIRouter(include_in_schema=False)
 M = TypeVar("M", bound=BaseModel)
@@ -790,6 +793,12 @@ def job_page(job_id: int, request: Request, state: StateDep) -> Response:
     with state.db.unit(readonly=True) as session:
         view = _job_view(session, me, job_id)
         titles = _project_titles(session, {view["job"]["project_id"]})
+    result = view["result"]
+    view["rv"] = (
+        None
+        if result is None
+        else result_view(view["job"]["kind"], result, translator(language(request)))
+    )
     return render(request, "job.html", principal=me, titles=titles, **view)
 
 

@@ -329,7 +329,11 @@ def _released(doc: Mapping[str, Any]) -> dict[str, Any]:
     replies = [r for r in doc.get("nodes", []) if isinstance(r, dict)]
     if kind == "cohort_count":
         combined = doc.get("combined")
-        return dict(combined) if isinstance(combined, dict) else combine_counts(replies)
+        kept = dict(combined) if isinstance(combined, dict) else combine_counts(replies)
+        kept["node_results"] = {  # each node's released attrition, for the result page
+            str(r.get("node")): r.get("result") for r in replies if r.get("status") == "ok"
+        }
+        return kept
     if kind == "train":  # the model is made by the hub's own ServerApp from the nodes' rounds
         from medhaven.prediction.node_training import released_training
 
