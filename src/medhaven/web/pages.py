@@ -423,9 +423,13 @@ def dataset(dataset_id: int, request: Request, state: StateDep) -> Response:
              if projects.is_member(p, me.user_id)]
             if allowed(me, f"POST {V1}/requests") else []
         )  # fmt: skip
+    can_edit = (  # its custodians (the service's rule), while it is not retired
+        allowed(me, f"PATCH {V1}/datasets/{{dataset_id}}")
+        and me.roles.has(Role.CUSTODIAN, d["org_id"]) and d["retired_at"] is None
+    )  # fmt: skip
     return render(
         request, "dataset.html", principal=me, d=d, org=orgs.get(d["org_id"], ""),
-        charts=_charts(d["characterization"]), my_projects=my_projects,
+        charts=_charts(d["characterization"]), my_projects=my_projects, can_edit=can_edit,
     )  # fmt: skip
 
 

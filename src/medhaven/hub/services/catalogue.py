@@ -105,6 +105,12 @@ def released_counts(data: DatasetCreate, *, min_cell_count: int) -> dict[str, An
     }
 
 
+def check_publisher(principal: Principal, org_id: int) -> None:
+    """Only a custodian of the organisation publishes for it (:class:`Forbidden`)."""
+    if not principal.roles.has(Role.CUSTODIAN, org_id):
+        raise Forbidden("you are not a custodian of that organisation")
+
+
 def publish(
     session: Session, principal: Principal, data: DatasetCreate, *, min_cell_count: int
 ) -> Dataset:
@@ -113,8 +119,7 @@ def publish(
     A publication whose release-gate verdict (``quality_summary.risk_gate``) says it may
     not be released is refused (:class:`CheckFailed`); one without a verdict is published.
     """
-    if not principal.roles.has(Role.CUSTODIAN, data.org_id):
-        raise Forbidden("you are not a custodian of that organisation")
+    check_publisher(principal, data.org_id)
     if data.period_start and data.period_end and data.period_end < data.period_start:
         raise InvalidInput("period_end: before period_start")
     check_risk_verdict(data.quality_summary)
@@ -261,6 +266,7 @@ __all__ = [
     "RISK_GATE",
     "ROUNDING_BASE",
     "catalogue_policy",
+    "check_publisher",
     "check_risk_verdict",
     "publish",
     "release_characterization",
