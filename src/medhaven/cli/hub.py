@@ -62,6 +62,12 @@ def serve(
         "--insecure-cookies",
         help="Send session cookies over plain HTTP (loopback testing only).",
     ),
+    held_poll_seconds: float = typer.Option(
+        30.0,
+        "--held-poll-seconds",
+        min=0,
+        help="Ask nodes that held a job's result again this often, in seconds (0: off).",
+    ),
 ) -> None:
     """Run the hub (REST API under /api/v1, OpenAPI at /docs); migrates the database first."""
     import uvicorn
@@ -83,6 +89,7 @@ def serve(
         keys_dir=data_dir or settings.data_dir,  # the job-signing key lives with the hub's data
         superlink=settings.hub_superlink,
         superlink_ca=settings.hub_superlink_ca,
+        held_poll_seconds=held_poll_seconds,
     )
     application = create_app(config)
     sys.stderr.write(f"MedHaven hub on http://{host}:{port} (pages /, API /api/v1, docs /docs)\n")

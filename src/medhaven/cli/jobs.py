@@ -14,7 +14,7 @@ from medhaven.errors import InvalidInput, TransportError
 
 app = typer.Typer(help="Federated jobs: submit, follow, fetch results.", no_args_is_help=True)
 COLUMNS = ("id", "project_id", "kind", "status", "targets", "created_at")
-FINISHED = ("completed", "partial", "failed", "refused", "cancelled")
+FINISHED = ("completed", "partial", "held", "failed", "refused", "cancelled")
 
 
 def _ids(text: str) -> list[int]:

@@ -304,14 +304,21 @@ class NetworkDispatcher:
                                       idle_limit=self.idle_limit,
                                       stale_after=self.stale_after)  # fmt: skip
 
-    def __call__(self, signed_job: str, *, min_nodes: int) -> dict[str, Any]:
-        """Hand one signed job to the session and wait for its result document."""
+    def __call__(
+        self, signed_job: str, *, min_nodes: int, only: list[str] | None = None
+    ) -> dict[str, Any]:
+        """Hand one signed job to the session and wait for its result document.
+
+        ``only``: ask just these targets (collecting held results).
+        """
         if min_nodes < 1:
             raise InvalidInput("min_nodes: must be at least 1")
         key = job_key(_job_id(signed_job))
         spool = self.session.spool.make()
         request = {"signed": signed_job, "min_nodes": min_nodes, "timeout": float(self.timeout),
                    "wait_nodes": float(self.wait_nodes)}  # fmt: skip
+        if only is not None:
+            request["only"] = list(only)
         run_id = self.session.ensure()
         # claimed before outbox: the session writes the outbox, then removes the claim
         if not spool.claimed(key).exists() and not spool.outbox(key).exists():

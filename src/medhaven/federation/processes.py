@@ -323,8 +323,11 @@ def submit(
     wait_nodes: float = 20.0,
     nodes_cache: Path | None = None,
     root_ca: Path | None = None,
+    only: list[str] | None = None,
 ) -> dict[str, Any]:
     """Run one signed job over the SuperLink at ``superlink``; the ServerApp's result document.
+
+    ``only``: ask just these targets (the hub collecting results its nodes held).
 
     ``root_ca``: the federation CA certificate, for a SuperLink that serves TLS.
 
@@ -347,6 +350,8 @@ def submit(
                                      "min-nodes": min_nodes, "timeout": float(timeout),
                                      "wait-nodes": float(wait_nodes),
                                      "nodes-cache": str(nodes_cache.resolve()) if nodes_cache
+                                     else "",
+                                     "only-nodes": json.dumps(only) if only is not None
                                      else ""})  # fmt: skip
         started = _flwr(["run", str(APP_DIR), CONNECTION, "--format", "json",
                          "--run-config", str(overrides)], home, 60)  # fmt: skip

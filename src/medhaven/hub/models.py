@@ -352,6 +352,7 @@ class JobStatus(enum.StrEnum):
     RUNNING = "running"
     COMPLETED = "completed"
     PARTIAL = "partial"
+    HELD = "held"  # ran, but fewer than min_nodes released: the rest wait for their custodian
     FAILED = "failed"
     REFUSED = "refused"
     CANCELLED = "cancelled"

@@ -66,6 +66,7 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     f"GET {V1}/jobs/{{job_id}}": EVERYONE,
     f"GET {V1}/jobs/{{job_id}}/result": EVERYONE,
     f"POST {V1}/jobs/{{job_id}}/cancel": PROJECT_LEADS | {Role.STUDENT},  # members only
+    f"POST {V1}/jobs/{{job_id}}/collect": PROJECT_LEADS | {Role.STUDENT},  # members only
     f"GET {V1}/audit": frozenset({P, A}),  # program officers oversee the programme's log
     f"GET {V1}/audit/verify": frozenset({P, A}),
 }

@@ -803,7 +803,21 @@ def job_page(job_id: int, request: Request, state: StateDep) -> Response:
         if result is None
         else result_view(view["job"]["kind"], result, translator(language(request)))
     )
-    return render(request, "job.html", principal=me, titles=titles, **view)
+    held = [n for n, v in view["job"]["node_status"].items() if v.get("status") == "held"]
+    can_collect = bool(held) and view["job"]["status"] in jobs.COLLECTABLE
+    can_collect = can_collect and allowed(me, f"POST {V1}/jobs/{{job_id}}/collect")
+    return render(request, "job.html", principal=me, titles=titles, can_collect=can_collect, **view)
+
+
+@router.post("/jobs/{job_id}/collect")
+def job_collect(job_id: int, request: Request, state: StateDep, form: Form) -> Response:
+    """Ask the hospitals that held this job's result again ("Check for released results")."""
+    me = writer(request, form)
+    guard(me, f"POST {V1}/jobs/{{job_id}}/collect")
+    if state.jobs is None:
+        raise NotFound("this hub runs no jobs")
+    state.jobs.collect(me, job_id)
+    return redirect(f"/jobs/{job_id}")
 
 
 @router.get("/jobs/{job_id}/status", response_class=HTMLResponse)

@@ -43,6 +43,7 @@ STATUS = {
     "running": N_("Running"),
     "completed": N_("Completed"),
     "partial": N_("Partial"),
+    "held": N_("Held for release"),
     "failed": N_("Failed"),
     "refused": N_("Refused"),
     "cancelled": N_("Cancelled"),

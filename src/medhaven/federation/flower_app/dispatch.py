@@ -185,6 +185,7 @@ def run_job(
     wait: float,
     timeout: float,
     known: dict[int, str] | None = None,
+    only: list[str] | None = None,
 ) -> dict[str, Any]:
     """Dispatch one signed job to its target nodes and return the result document.
 
@@ -194,6 +195,7 @@ def run_job(
     ``known`` (node id to name, from earlier runs) saves the hello round; it
     is updated in place: nodes that answered under their name are kept, the
     others dropped, so a wrong entry costs one run at most, never a wrong result.
+    ``only``: ask just these targets (the hub collecting results its nodes held).
     """
     started = dt.datetime.now(dt.UTC)
     t0 = time.monotonic()
@@ -204,6 +206,8 @@ def run_job(
                 "partial": True, "nodes": [], "combined": None, "min_nodes": min_nodes,
                 "started_at": started.isoformat(), "seconds": round(time.monotonic() - t0, 3)}  # fmt: skip
     targets = list(dict.fromkeys(spec.targets))
+    if only is not None and spec.kind != "train":
+        targets = [t for t in targets if t in only]
     if spec.kind == "train":  # a whole training: rounds of query.train messages
         from medhaven.federation.flower_app.training import run_train_job
 

@@ -46,9 +46,11 @@ def main(grid: Grid, context: Context) -> None:
     signed_json = Path(str(cfg["job-path"])).read_text(encoding="utf-8")
     cache = Path(str(cfg["nodes-cache"])) if str(cfg.get("nodes-cache", "")) else None
     known = read_known(cache) if cache else None
+    only_text = str(cfg.get("only-nodes", ""))
+    only = [str(n) for n in json.loads(only_text)] if only_text else None
     doc = run_job(grid, signed_json, min_nodes=int(cfg["min-nodes"]),
                   wait=float(cfg["wait-nodes"]), timeout=float(cfg["timeout"]),
-                  known=known)  # fmt: skip
+                  known=known, only=only)  # fmt: skip
     write_result(result_path, doc)
     if cache is not None and known is not None:
         write_result(cache, {str(k): v for k, v in known.items()})

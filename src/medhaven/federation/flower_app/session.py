@@ -50,8 +50,11 @@ def _run(grid: Grid, request: dict[str, Any] | None, known: dict[int, str]) -> d
         timeout = float(request.get("timeout", 60.0))
     except (TypeError, ValueError):
         return _failed("the spool request has a bad min_nodes, wait_nodes or timeout")
+    only = request.get("only")
+    if only is not None and not (isinstance(only, list) and all(isinstance(n, str) for n in only)):
+        return _failed("the spool request has a bad only list")
     return run_job(grid, request["signed"], min_nodes=min_nodes, wait=wait, timeout=timeout,
-                   known=known)  # fmt: skip
+                   known=known, only=only)  # fmt: skip
 
 
 def serve(grid: Grid, spool_dir: Path, *, run_id: int, idle_limit: float) -> int:

@@ -59,6 +59,7 @@ class HubConfig:
     superlink: str | None = None
     superlink_ca: Path | None = None  # the federation CA, when the SuperLink serves TLS
     job_dispatcher: Dispatcher | None = None
+    held_poll_seconds: float = 30.0  # re-ask nodes that held a result this often; 0: off
 
 
 def error_json(code: str, message: str) -> JSONResponse:
@@ -127,7 +128,7 @@ def _job_runner(config: HubConfig, db: Database) -> JobRunner | None:
             config.keys_dir / "flower-session",
             root_ca=config.superlink_ca,
         )
-    return JobRunner(db, config.keys_dir, dispatcher)
+    return JobRunner(db, config.keys_dir, dispatcher, held_poll_seconds=config.held_poll_seconds)
 
 
 def create_app(config: HubConfig, *, database: Database | None = None) -> FastAPI:
@@ -139,7 +140,10 @@ def create_app(config: HubConfig, *, database: Database | None = None) -> FastAP
         runner = _app.state.hub.jobs
         if runner is not None:
             runner.resume()
+            runner.start_collector()
         yield
+        if runner is not None:
+            runner.stop_collector()
         if database is None:
             db.close()
 

@@ -1,4 +1,5 @@
-"""Federated jobs: submit (returns at once; dispatch runs in the background), list, view, result."""
+"""Federated jobs: submit (returns at once; dispatch runs in the background), list, view, result,
+collect (ask again the nodes that held a result)."""
 
 from __future__ import annotations
 
@@ -39,7 +40,9 @@ def list_jobs(
     me: CurrentUser,
     page: PageDep,
     project_id: QueryId = None,
-    status: Literal["queued", "running", "completed", "partial", "failed", "refused", "cancelled"]
+    status: Literal[
+        "queued", "running", "completed", "partial", "held", "failed", "refused", "cancelled"
+    ]
     | None = None,
 ) -> Page[JobPublic]:
     """Jobs of your projects (admins: all), newest first."""
@@ -65,6 +68,16 @@ def view(job_id: PathId, state: StateDep, me: CurrentUser) -> JobPublic:
 def cancel(job_id: PathId, state: StateDep, me: CurrentUser) -> JobPublic:
     """Cancel a queued or running job (project members; 409 once it has finished)."""
     job = jobs.cancel(state.db, me, job_id)
+    with state.db.unit(readonly=True) as session:
+        return JobPublic.model_validate(jobs.get_job(session, me, job.id))
+
+
+@router.post("/{job_id}/collect", response_model=JobPublic)
+def collect(job_id: PathId, state: StateDep, me: CurrentUser) -> JobPublic:
+    """Ask the nodes that held this job's result again (project members; 409: none held)."""
+    if state.jobs is None:
+        raise ConfigError("this hub has no data directory for its job-signing key")
+    job = state.jobs.collect(me, job_id)
     with state.db.unit(readonly=True) as session:
         return JobPublic.model_validate(jobs.get_job(session, me, job.id))
 

@@ -54,6 +54,8 @@ log = logging.getLogger(__name__)
 DEFAULT_TTL = dt.timedelta(hours=1)
 MAX_TTL = dt.timedelta(days=7)
 WITH_RESULT = frozenset({JobStatus.COMPLETED.value, JobStatus.PARTIAL.value})
+#: statuses a job with nodes still holding their result can have: collect may change them
+COLLECTABLE = frozenset({JobStatus.PARTIAL.value, JobStatus.HELD.value})
 NO_DISPATCHER = (
     "no SuperLink is configured at the hub (MEDHAVEN_HUB_SUPERLINK); the job waits queued"
 )
@@ -80,10 +82,14 @@ class Dispatcher(Protocol):
     The document has the shape of the Flower ServerApp's
     (:func:`medhaven.federation.flower_app.dispatch.dispatch`): ``status``
     (``completed``, ``partial`` or ``failed``), ``reason``, ``nodes`` (one
-    ``handle_job`` reply per target) and ``combined``.
+    ``handle_job`` reply per target, or per ``only`` node) and ``combined``.
     """
 
-    def __call__(self, signed_job: str, *, min_nodes: int) -> dict[str, Any]: ...
+    def __call__(
+        self, signed_job: str, *, min_nodes: int, only: list[str] | None = None
+    ) -> dict[str, Any]:
+        """``only``: ask just these targets (collecting held results); None: every target."""
+        ...
 
 
 def hub_signing_key(keys_dir: Path) -> tuple[Ed25519PrivateKey, str]:
@@ -345,6 +351,136 @@ def _released(doc: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def _held_status(nodes: Mapping[str, Mapping[str, Any]], min_nodes: int) -> tuple[str, str | None]:
+    """A job's status and reason when some nodes hold their result for their custodian.
+
+    ``partial`` while at least ``min_nodes`` released (the held ones add later),
+    ``held`` while fewer did, ``completed`` once every node released.
+    """
+    ok = sum(1 for v in nodes.values() if v.get("status") == "ok")
+    held = sum(1 for v in nodes.values() if v.get("status") == "held")
+    total = len(nodes)
+    if ok == total:
+        return JobStatus.COMPLETED.value, None
+    if not held:
+        if ok >= min_nodes:
+            return JobStatus.PARTIAL.value, None
+        return (
+            JobStatus.FAILED.value,
+            f"{ok} of {total} nodes answered ok; at least {min_nodes} needed",
+        )
+    waiting = f"{held} of {total} nodes hold their result for their custodian's release"
+    if ok >= min_nodes:
+        return JobStatus.PARTIAL.value, waiting
+    return JobStatus.HELD.value, f"{waiting}; {ok} released, at least {min_nodes} needed"
+
+
+def held_nodes(job: Job) -> list[str]:
+    """The targets whose custodian still holds the job's result."""
+    return [n for n in job.targets if (job.node_status or {}).get(n, {}).get("status") == "held"]
+
+
+def _stored_replies(job: Job) -> list[dict[str, Any]]:
+    """Each target's reply as the hub has it: released results from ``job.result``, else status."""
+    result = job.result or {}
+    by_node = result.get("node_results") if job.kind == "cohort_count" else result.get("nodes")
+    released = by_node if isinstance(by_node, dict) else {}
+    out = []
+    for n in job.targets:
+        st = (job.node_status or {}).get(n, {})
+        status = str(st.get("status"))
+        out.append({"node": n, "job_id": job.uid, "status": status, "reason": st.get("reason"),
+                    "result": released.get(n) if status == "ok" else None})  # fmt: skip
+    return out
+
+
+def _expires(job: Job) -> dt.datetime:
+    at = job.expires_at
+    return at.replace(tzinfo=dt.UTC) if at.tzinfo is None else at  # SQLite: naive UTC
+
+
+def collect(
+    db: Database,
+    job_id: int,
+    dispatcher: Dispatcher,
+    *,
+    actor: str = "system:collector",
+    principal: Principal | None = None,
+) -> Job:
+    """Ask the nodes that held a job's result again, with the same signed job; store what changed.
+
+    Each node answers from its record of the job (still ``held``, the
+    released ``ok`` result, or ``refused`` after its custodian rejected it);
+    nothing re-runs. The result is recombined from every released reply and
+    the job's status recomputed (:func:`_held_status`); audited ``job.collected``.
+    With ``principal``, only a member of the job's project may collect.
+    A job with no held node or past its expiry is a :class:`Conflict`.
+    """
+    with db.unit(readonly=True) as session:
+        if principal is not None:
+            job = get_job(session, principal, job_id)
+            project = session.get(Project, job.project_id)
+            if project is None or not is_member(project, principal.user_id):
+                raise Forbidden("only project members may collect a job's results")
+        else:
+            found = session.get(Job, job_id)
+            if found is None:
+                raise NotFound(f"job {job_id} not found")
+            job = found
+        asked, signed = held_nodes(job), job.signed_job
+        if job.status not in COLLECTABLE or not asked:
+            raise Conflict(f"job {job_id} is {job.status} with no node holding its result")
+        if _expires(job) <= now_utc():
+            raise Conflict(f"job {job_id} has expired: its nodes no longer answer it")
+    doc = dispatcher(signed, min_nodes=1, only=asked)
+    with db.unit() as session:
+        job = _lock(session, job_id)
+        if job.status not in COLLECTABLE:  # cancelled or collected meanwhile
+            return job
+        replies = {r["node"]: r for r in _stored_replies(job)}
+        changed: dict[str, str] = {}
+        for reply in doc.get("nodes", []):
+            name = reply.get("node") if isinstance(reply, dict) else None
+            if name in asked and replies.get(name, {}).get("status") == "held":
+                status = str(reply.get("status"))
+                if status in ("ok", "refused", "error"):  # a node's own answer; else still held
+                    replies[name] = {**reply, "status": status}
+                    changed[str(name)] = status
+        if changed:
+            nodes = {n: {"status": r["status"], "reason": r.get("reason")}
+                     for n, r in replies.items()}  # fmt: skip
+            status, reason = _held_status(nodes, job.min_nodes)
+            job.node_status = nodes
+            job.status = status
+            job.reason = reason[:500] if reason else None
+            full = {"kind": job.kind, "nodes": list(replies.values())}
+            job.result = _released(full) if status in WITH_RESULT | {JobStatus.HELD.value} else None
+            job.updated_at = now_utc()
+        audit.record(session, actor=actor, action="job.collected", object_type="job",
+                     object_id=job.id,
+                     details={"asked": asked, "changed": changed, "status": job.status})  # fmt: skip
+        return job
+
+
+def collect_due(db: Database, dispatcher: Dispatcher) -> int:
+    """Collect every job with held nodes that has not expired (the background re-ask)."""
+    with db.unit(readonly=True) as session:
+        rows = session.execute(
+            select(Job).where(Job.status.in_(COLLECTABLE)).order_by(Job.id)
+        ).scalars()
+        due = [j.id for j in rows if held_nodes(j) and _expires(j) > now_utc()]
+    done = 0
+    for job_id in due:
+        try:
+            collect(db, job_id, dispatcher)
+            done += 1
+        except MedHavenError as exc:
+            log.info("collect job %s: %s", job_id, exc.message)
+        except Exception:
+            log.exception("collect job %s failed", job_id)
+    return done
+
+
 def record_result(
     db: Database, job_id: int, doc: Mapping[str, Any], *, actor: str = "system:dispatcher"
 ) -> Job:
@@ -367,10 +503,14 @@ def record_result(
                     "reason": reply.get("reason"),
                 }
         job.node_status = nodes
-        job.status = status
         reason = doc.get("reason")
+        if any(v["status"] == "held" for v in nodes.values()):
+            status, reason = _held_status(nodes, job.min_nodes)
+        job.status = status
         job.reason = str(reason)[:500] if reason else None
-        job.result = _released(doc) if status in WITH_RESULT else None
+        # a held job keeps what was released so far (shown once it is partial or completed)
+        keep = WITH_RESULT | {JobStatus.HELD.value}
+        job.result = _released(doc) if status in keep else None
         job.updated_at = now_utc()
         audit.record(
             session,
@@ -481,7 +621,9 @@ class FlowerDispatcher:
     nodes_cache: Path | None = None
     root_ca: Path | None = None  # the federation CA, when the SuperLink serves TLS
 
-    def __call__(self, signed_job: str, *, min_nodes: int) -> dict[str, Any]:
+    def __call__(
+        self, signed_job: str, *, min_nodes: int, only: list[str] | None = None
+    ) -> dict[str, Any]:
         """Submit one run to the SuperLink and wait for its result document."""
         from medhaven.federation.processes import submit as flower_submit
 
@@ -493,6 +635,7 @@ class FlowerDispatcher:
             wait_nodes=self.wait_nodes,
             nodes_cache=self.nodes_cache,
             root_ca=self.root_ca,
+            only=only,
         )
 
 
@@ -501,13 +644,44 @@ class JobRunner:
     """Submits jobs and dispatches them on background threads (the API returns at once).
 
     Without a dispatcher jobs stay ``queued`` with :data:`NO_DISPATCHER` as reason.
+    ``held_poll_seconds`` (> 0): a background thread re-asks the nodes that held a
+    job's result that often (:func:`collect_due`); 0: only on request.
     """
 
     db: Database
     keys_dir: Path
     dispatcher: Dispatcher | None = None
     background: bool = True
+    held_poll_seconds: float = 0.0
     _threads: list[threading.Thread] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+
+    def collect(self, principal: Principal, job_id: int) -> Job:
+        """Ask a job's held nodes again now (a project member's request); see :func:`collect`."""
+        if self.dispatcher is None:
+            raise ConfigError(NO_DISPATCHER)
+        return collect(self.db, job_id, self.dispatcher, actor=principal.actor,
+                       principal=principal)  # fmt: skip
+
+    def start_collector(self) -> None:
+        """Start the background re-ask of held nodes (no-op without a dispatcher or poll)."""
+        dispatcher = self.dispatcher
+        if dispatcher is None or self.held_poll_seconds <= 0:
+            return
+
+        def loop() -> None:
+            while not self._stop.wait(self.held_poll_seconds):
+                try:
+                    collect_due(self.db, dispatcher)
+                except Exception:  # the loop outlives one bad pass (e.g. the database away)
+                    log.exception("collecting held results failed")
+
+        self._stop.clear()
+        threading.Thread(target=loop, name="medhaven-collect-held", daemon=True).start()
+
+    def stop_collector(self) -> None:
+        """Stop the background re-ask (at shutdown)."""
+        self._stop.set()
 
     def submit(self, principal: Principal, req: JobRequest) -> Job:
         """Check, sign and store a job, then dispatch it (in the background)."""
@@ -583,12 +757,16 @@ def in_process_dispatcher(
     """
     known = set(nodes)
 
-    def dispatch(signed_job: str, *, min_nodes: int) -> dict[str, Any]:
+    def dispatch(
+        signed_job: str, *, min_nodes: int, only: list[str] | None = None
+    ) -> dict[str, Any]:
         from medhaven.federation.jobs import SignedJob
 
         spec = SignedJob.from_json(signed_job).spec
         replies: list[dict[str, Any]] = []
         for name in dict.fromkeys(spec.targets):
+            if only is not None and name not in only:
+                continue
             if name not in known:
                 replies.append({"node": name, "job_id": spec.job_id, "status": "failed",
                                 "reason": f"node {name} is not connected", "result": None})  # fmt: skip
@@ -618,9 +796,12 @@ __all__ = [
     "JobRequest",
     "JobRunner",
     "cancel",
+    "collect",
+    "collect_due",
     "fail",
     "get_job",
     "get_result",
+    "held_nodes",
     "hub_public_key_path",
     "hub_signing_key",
     "in_process_dispatcher",
