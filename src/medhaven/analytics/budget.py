@@ -167,14 +167,26 @@ class PrivacyLedger:
         return BudgetState(project, row[2], row[0], row[1], spent[0], spent[1], spent[2], spent[3])
 
     @contextmanager
-    def charge(self, project: str, cost: Cost, *, label: str) -> Iterator[BudgetState]:
+    def charge(
+        self, project: str, cost: Cost, *, label: str, once: bool = False
+    ) -> Iterator[BudgetState]:
         """Reserve ``cost`` for the release run inside the block; committed only if it succeeds.
 
         Raises :class:`BudgetExhausted` before the block runs if the cost does
-        not fit. An exception inside the block rolls the charge back.
+        not fit. An exception inside the block rolls the charge back. With
+        ``once``, a ``label`` already charged for the project charges nothing
+        again (a resent request).
         """
         with self._transaction():
             state = self._state(project)
+            if (
+                once
+                and self._conn.execute(
+                    "SELECT 1 FROM spend WHERE project = ? AND label = ?", (project, label)
+                ).fetchone()
+            ):
+                yield state
+                return
             if not state.allows(cost):
                 raise BudgetExhausted(
                     f"privacy budget of project {project} is exhausted for this release"

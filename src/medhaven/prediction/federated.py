@@ -336,10 +336,13 @@ def privatize(update: Params, dp: DPConfig, rng: np.random.Generator) -> tuple[P
 
 def fedavg_site(global_params: Params, data: PredictionData, config: LocalConfig, *,
                 seed: int = 0, dp: DPConfig | None = None, scale: Array | None = None,
-                min_patients: int | None = None) -> SiteUpdate:  # fmt: skip
+                min_patients: int | None = None,
+                rng: np.random.Generator | None = None) -> SiteUpdate:  # fmt: skip
     """Site side: train locally; send the new weights, or (with DP) the clipped, noised update.
 
     A site may hold one class only (its update still counts); it must hold rows.
+    The DP noise comes from ``rng`` (a node passes its own entropy); without
+    it, from ``seed`` (simulation only: whoever knows the seed knows the noise).
     """
     _check_minimum(data, min_patients, "fedavg")
     if data.rows == 0:
@@ -350,7 +353,7 @@ def fedavg_site(global_params: Params, data: PredictionData, config: LocalConfig
     if dp is None:
         return SiteUpdate(params=params, n=data.rows)
     update = [p - g for p, g in zip(params, global_params, strict=True)]
-    noised, clipped = privatize(update, dp, np.random.default_rng(seed + 7919))
+    noised, clipped = privatize(update, dp, rng or np.random.default_rng(seed + 7919))
     return SiteUpdate(params=noised, n=data.rows, clipped=clipped)
 
 

@@ -55,6 +55,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from medhaven.errors import InvalidInput, MedHavenError
 from medhaven.prediction.data import PredictionData
 from medhaven.prediction.models import ModelSpec, TrainedModel, power_of_two_scale, unscale_weights
+from medhaven.prediction.node_dp import BudgetRefused, DPParams, RoundsSpent
 from medhaven.prediction.task import PredictionTask
 
 if TYPE_CHECKING:
@@ -84,6 +85,8 @@ class TrainParams(_Params):
     bagged boosters). ``test_fraction`` and ``seed`` give each node's
     held-out part. ``secure_aggregation`` (``logistic_l2``, ``mlp``): the
     server learns only the sum of the nodes' vectors (:mod:`.secagg`).
+    ``dp`` (``mlp`` only): each node clips and noises its own
+    update and charges its privacy budget (:mod:`.node_dp`).
     """
 
     task: PredictionTask
@@ -97,6 +100,7 @@ class TrainParams(_Params):
     local_epochs: int = Field(default=1, ge=1, le=100)
     mu: float = Field(default=0.0, ge=0.0)
     secure_aggregation: bool = False
+    dp: DPParams | None = None
 
 
 class EvaluateParams(_Params):
@@ -122,6 +126,11 @@ def check_train_params(p: TrainParams) -> None:
         raise InvalidInput(
             "train job: parameters.model.kind: logistic_l1 has no federated path "
             "(use logistic_l2: Newton steps reach the pooled fit)"
+        )
+    if p.dp is not None and p.model.kind != "mlp":
+        raise InvalidInput(
+            f"train job: parameters.dp: differential privacy is for mlp (FedAvg) training only, "
+            f"not {p.model.kind}"
         )
     if p.secure_aggregation and p.model.kind == "lightgbm":
         raise InvalidInput(
@@ -229,13 +238,19 @@ class RoundReply:
     meta: dict[str, Any] = field(default_factory=dict)
 
 
-def _setup(config: NodeConfig, job_id: str, p: TrainParams) -> RoundReply:
-    train, _test = site_split(config, job_id, p)
+def _setup(config: NodeConfig, spec: JobSpec, p: TrainParams) -> RoundReply:
+    from medhaven.prediction.node_dp import charge_training, plan
+
+    train, _test = site_split(config, spec.job_id, p)
     least = minimum_patients(config, p)
     if train.rows < least:
         raise RoundRefused(
             f"the training population is below the node's minimum of {least} persons"
         )
+    dp: dict[str, Any] = {}
+    if p.dp is not None:  # the whole training's ε, charged before any update leaves
+        dp_plan = plan(p.dp, p.rounds)
+        dp = {"dp": {**dp_plan.public(), "budget": charge_training(config, spec, dp_plan)}}
     persons = np.diff(train.X.tocsc().indptr)
     keep = persons >= config.min_cell_count
     ids = train.feature_ids[keep]
@@ -244,7 +259,7 @@ def _setup(config: NodeConfig, job_id: str, p: TrainParams) -> RoundReply:
     return RoundReply("ok", arrays={"feature_ids": ids.astype(np.int64),
                                     "sum_squares": sumsq.astype(np.float64),
                                     "n": np.array([float(train.rows)])},
-                      meta={"feature_names": names})  # fmt: skip
+                      meta={"feature_names": names, **dp})  # fmt: skip
 
 
 def _aligned(config: NodeConfig, job_id: str, p: TrainParams, arrays: Arrays) -> PredictionData:
@@ -260,7 +275,7 @@ def _round(config: NodeConfig, spec: JobSpec, p: TrainParams, stage: str, arrays
     from medhaven.prediction import federated as fed
 
     if stage == "setup":
-        return _setup(config, spec.job_id, p)
+        return _setup(config, spec, p)
     if stage == "newton":
         if p.model.kind != "logistic_l2":
             raise InvalidInput(f"train: stage newton is not for a {p.model.kind} model")
@@ -273,6 +288,9 @@ def _round(config: NodeConfig, spec: JobSpec, p: TrainParams, stage: str, arrays
             raise InvalidInput(f"train: stage fedavg is not for a {p.model.kind} model")
         data = _aligned(config, spec.job_id, p, arrays)
         params = [np.asarray(arrays[f"p{i}"], dtype=np.float64) for i in range(_layers(arrays))]
+        if p.dp is not None:
+            return RoundReply("ok", arrays=_private_fedavg(config, spec, p, data, params,
+                                                           arrays, meta))  # fmt: skip
         update = fed.fedavg_site(params, data, local_config(p), seed=int(meta.get("seed", 0)),
                                  scale=np.asarray(arrays["scale"], dtype=np.float64))  # fmt: skip
         out = {f"p{i}": w for i, w in enumerate(update.params)}
@@ -294,6 +312,28 @@ def _round(config: NodeConfig, spec: JobSpec, p: TrainParams, stage: str, arrays
         cache_path(config, spec.job_id).unlink(missing_ok=True)  # the last round: rows go
         return RoundReply("ok", meta={"evaluation": doc})
     raise InvalidInput(f"train: unknown stage {stage[:40]!r}")
+
+
+def _private_fedavg(config: NodeConfig, spec: JobSpec, p: TrainParams, data: PredictionData,
+                    params: list[Array], arrays: Arrays, meta: dict[str, Any]) -> Arrays:  # fmt: skip
+    """A DP FedAvg round: the clipped update plus the node's own Gaussian noise (stored)."""
+    from medhaven.prediction import federated as fed
+    from medhaven.prediction.node_dp import answer_private_round, charge_training, noise_rng, plan
+
+    assert p.dp is not None
+    dp_plan = plan(p.dp, p.rounds)
+    charge_training(config, spec, dp_plan)  # charged at setup; a server skipping setup pays too
+    config_dp = fed.DPConfig(clip=dp_plan.clip, noise_multiplier=dp_plan.noise_multiplier,
+                             delta=dp_plan.delta)  # fmt: skip
+
+    def compute() -> Arrays:
+        update = fed.fedavg_site(params, data, local_config(p), seed=int(meta.get("seed", 0)),
+                                 scale=np.asarray(arrays["scale"], dtype=np.float64),
+                                 dp=config_dp, rng=noise_rng())  # fmt: skip
+        out = {f"p{i}": w for i, w in enumerate(update.params)}
+        return {**out, "n": np.array([float(update.n)])}
+
+    return answer_private_round(cache_path(config, spec.job_id), dp_plan, arrays, meta, compute)
 
 
 def _layers(arrays: Arrays) -> int:
@@ -361,7 +401,7 @@ def handle_round(signed_json: str, config: NodeConfig, stage: str, arrays: Array
             from medhaven.prediction.secagg import mask_reply
 
             reply = mask_reply(config, spec.job_id, stage, reply, meta)
-    except RoundRefused as exc:
+    except (RoundRefused, BudgetRefused, RoundsSpent) as exc:
         audit.append({**ids, "outcome": "refused", "reason": f"{stage}: {exc}"})
         return RoundReply("refused", str(exc))
     except MedHavenError as exc:
@@ -515,13 +555,15 @@ def drive_training(p: TrainParams, targets: list[str], exchange: Exchange, *,
             updates = [fed.SiteUpdate(params=[state[n].arrays[f"p{i}"]
                                               for i in range(len(params))],
                                       n=int(state[n].arrays["n"][0])) for n in active]  # fmt: skip
-            params = fed.fedavg_aggregate(params, updates)
+            params = fed.fedavg_aggregate(params, updates, dp=p.dp is not None)
         weights = unscale_weights(params, scale)
         cfg = local_config(p)
         hp = {"hidden_layer_sizes": list(hidden), "learning_rate": cfg.learning_rate,
               "batch_size": cfg.batch_size, "l2": cfg.l2}  # fmt: skip
         training.update(mode="fedprox" if p.mu > 0 else "fedavg", rounds=p.rounds,
                         local_epochs=p.local_epochs, mu=p.mu)  # fmt: skip
+        if p.dp is not None:  # what each node applied and charged (its own setup reply)
+            training["dp"] = {n: setup[n].meta.get("dp") for n in active}
     else:  # lightgbm
         rounds += 1
         active = _drop(state, exchange("bag", {n: (dict(base), {}) for n in active}))
@@ -569,6 +611,9 @@ def training_document(spec: JobSpec, outcome: TrainingOutcome, *, min_nodes: int
         result = None
         if r.status == "ok" and outcome.model is not None:
             result = {"evaluation": outcome.evaluation.get(name)}
+            dp = (outcome.model.training.get("dp") or {}).get(name)
+            if dp:
+                result["dp"] = dp
         nodes.append({"node": name, "job_id": spec.job_id, "status": r.status,
                       "reason": r.reason, "result": result})  # fmt: skip
     ok = sum(1 for n in nodes if n["status"] == "ok")
