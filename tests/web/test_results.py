@@ -12,21 +12,25 @@ import datetime as dt
 import html
 import re
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from medhaven.federation.jobs import JobSpec, sign_job
 from medhaven.federation.node import NodeConfig, handle_job
+from medhaven.hub.api import HubConfig, create_app
 from medhaven.hub.db import Database
 from medhaven.hub.models import Job
 from medhaven.hub.services import jobs
 from medhaven.synth.writer import CDM_FILE, write_hospitals
 from medhaven.web.results import poisson_ci
 from web.conftest import Seed, sign_in
+from web.studies import TASK, grant, store_train_job, train_document
 
 #: node name -> its minimum cell count (the second hides more, so partial rows appear)
 NODES = {"north": 5, "south": 40}
@@ -204,3 +208,161 @@ def test_result_page_in_korean(
     page = client.get(f"/jobs/{job_id}?lang=ko").text
     assert "합계" in page and "Combined" not in page
     assert "Persons remaining" not in page
+
+
+# -- the model card of a train job, and its external validation ------------------------------
+
+
+@pytest.fixture
+def hub(web_db: Database, world: Seed, tmp_path: Path) -> Iterator[TestClient]:
+    """A hub that can sign jobs (no dispatcher: submitted jobs stay queued)."""
+    grant(web_db, world)
+    config = HubConfig(database_url=web_db.url, secure_cookies=False, keys_dir=tmp_path / "keys")
+    with TestClient(create_app(config, database=web_db), base_url="http://testserver") as c:
+        yield c
+
+
+def _evaluate_job(db: Database, world: Seed, bundle: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    """An ``evaluate`` job of ``bundle`` at a third hospital, evaluated by the real evaluation
+    code on that hospital's rows and stored by the hub's ``record_result``."""
+    from medhaven.analytics.policy import DisclosurePolicy
+    from medhaven.prediction.evaluate import evaluate
+    from medhaven.prediction.models import TrainedModel
+    from prediction.synthetic_sites import make_site
+
+    data = make_site(400, seed=12, shift=0.3, site="hospital-c")
+    model = TrainedModel.from_bundle(bundle, source="test")
+    ev = evaluate(data.y, model.predict(data), groups=data.subgroups,
+                  policy=DisclosurePolicy(min_cell_count=5))  # fmt: skip
+    now = dt.datetime.now(dt.UTC)
+    with db.unit() as s:
+        job = Job(uid=f"e-{uuid.uuid4().hex[:8]}", project_id=world.project_id, grant_ids=[],
+                  kind="evaluate", parameters={"task": TASK, "model": bundle},
+                  dataset_ids=[world.dataset_id], targets=["hospital-c"], min_nodes=1,
+                  status="running", node_status={}, result=None, signed_job="-",
+                  expires_at=now + dt.timedelta(hours=1), submitted_by=world.users["researcher"],
+                  created_at=now, updated_at=now)  # fmt: skip
+        s.add(job)
+        s.flush()
+        job_id = int(job.id)
+    reply = {"kind": "evaluate", "model_sha256": bundle["sha256"], "evaluation": ev}
+    jobs.record_result(db, job_id, {"kind": "evaluate", "status": "completed", "nodes": [
+        {"node": "hospital-c", "status": "ok", "reason": None, "result": reply}]})  # fmt: skip
+    return job_id, ev
+
+
+def _perf_cells(page: str, site: str) -> list[str]:
+    table = page.split('id="card-performance"', 1)[1].split("</table>", 1)[0]
+    row = re.search(rf'<th scope="row">{site}</th>(.*?)</tr>', table)
+    assert row, site
+    return re.findall(r"<td>([^<]*)</td>", row.group(1))
+
+
+def _auroc(ev: dict[str, Any]) -> str:
+    m = ev["metrics"]
+    lo, hi = m["auroc_ci"]
+    return f"{m['auroc']:.3f} ({lo:.3f}–{hi:.3f})"
+
+
+def test_model_card_of_a_train_job_with_its_external_validation(
+    hub: TestClient, web_db: Database, world: Seed, tmp_path: Path
+) -> None:
+    doc = train_document(tmp_path)  # real node-training rounds at two hospitals, in process
+    job_id = store_train_job(web_db, world, doc)
+    bundle = doc["combined"]["model"]
+    sign_in(hub, "student")
+    assert f'href="/jobs/{job_id}/card"' in hub.get(f"/jobs/{job_id}").text
+    page = hub.get(f"/jobs/{job_id}/card").text
+    for reply in doc["nodes"]:  # each node's released held-out evaluation, as released
+        ev = reply["result"]["evaluation"]
+        assert _perf_cells(page, reply["node"])[1:4] == [str(ev["n"]), str(ev["outcomes"]),
+                                                         _auroc(ev)]  # fmt: skip
+    assert "hospital-c" not in page and page.count("<svg") == 2
+    assert bundle["sha256"] in page
+    eval_id, ev = _evaluate_job(web_db, world, bundle)
+    page = hub.get(f"/jobs/{job_id}/card").text
+    assert _perf_cells(page, "hospital-c")[1:4] == [str(ev["n"]), str(ev["outcomes"]), _auroc(ev)]
+    assert f'href="/jobs/{eval_id}"' in page
+    card = hub.get(f"/jobs/{job_id}/card.json")
+    assert card.status_code == 200 and "attachment" in card.headers["content-disposition"]
+    body = card.json()
+    assert body["schema"] == "medhaven.model_card/1"
+    assert body["performance"]["external"] == {"hospital-c": ev}
+    assert body["performance"]["internal_by_site"] == {
+        r["node"]: r["result"]["evaluation"] for r in doc["nodes"]}  # fmt: skip
+    assert body["model"]["bundle_sha256"] == bundle["sha256"]
+    assert body["evaluation_design"]["hub"]["jobs"] == {"train": job_id, "evaluate": eval_id}
+    tripod = hub.get(f"/jobs/{job_id}/tripod.json").json()
+    assert tripod["guideline"] == "TRIPOD+AI (2024)" and len(tripod["items"]) > 40
+    assert f"{tripod['reported']} of {len(tripod['items'])} items reported" in page
+    evaluate_page = hub.get(f"/jobs/{eval_id}").text  # the evaluate job: metrics and plots
+    assert "External evaluation per hospital, as released" in evaluate_page
+    assert html.escape(_auroc(ev)) in evaluate_page or _auroc(ev) in evaluate_page
+    assert "hospital-c (external)" in evaluate_page
+    ko = hub.get(f"/jobs/{job_id}/card?lang=ko").text
+    assert "모델 카드" in ko and "Performance</h2>" not in ko
+    hub.cookies.clear()
+    sign_in(hub, "reviewer")  # not a project member: no card
+    assert hub.get(f"/jobs/{job_id}/card").status_code == 404
+    assert hub.get(f"/jobs/{job_id}/card.json").status_code == 404
+
+
+def test_validate_at_another_hospital_submits_an_evaluate_job_of_the_bundle(
+    hub: TestClient, web_db: Database, world: Seed, tmp_path: Path
+) -> None:
+    other = _second_dataset(web_db, world)
+    doc = train_document(tmp_path)
+    job_id = store_train_job(web_db, world, doc)
+    csrf = sign_in(hub, "researcher")
+    page = hub.get(f"/jobs/{job_id}/card").text
+    assert 'id="validate-form"' in page and "Hospital C registry" in page
+    bad = hub.post(f"/jobs/{job_id}/validate",
+                   data={"csrf_token": csrf, "dataset_ids": str(world.dataset_id)})  # fmt: skip
+    assert bad.status_code == 400 and "the model was trained there" in bad.text
+    r = hub.post(f"/jobs/{job_id}/validate", data={"csrf_token": csrf, "dataset_ids": str(other)},
+                 follow_redirects=False)  # fmt: skip
+    assert r.status_code == 303
+    with web_db.unit(readonly=True) as s:
+        new = s.execute(select(Job).where(Job.kind == "evaluate")).scalar_one()
+        assert r.headers["location"] == f"/jobs/{new.id}"
+        assert new.parameters == {"task": TASK, "model": doc["combined"]["model"]}
+        assert new.dataset_ids == [other] and new.targets == ["Hospital C registry"]
+        assert new.status == "queued"
+
+
+def _second_dataset(db: Database, world: Seed) -> int:
+    """Hospital A publishes a second dataset and the project is granted it."""
+    from medhaven.hub.schemas import DatasetCreate, RequestCreate, ReviewCreate
+    from medhaven.hub.services import access, catalogue
+
+    with db.unit() as s:
+        ds = catalogue.publish(
+            s, _who(s, world, "custodian"),
+            DatasetCreate(org_id=world.orgs["Hospital A"], name="Hospital C registry",
+                          description="Heart failure registry", domains=["condition"],
+                          period_start=dt.date(2015, 1, 1), period_end=dt.date(2023, 12, 31),
+                          person_count=4000, terms_of_use="No re-identification."),
+            min_cell_count=5,
+        )  # fmt: skip
+        ds_id = int(ds.id)
+    with db.unit() as s:
+        req = access.create_request(
+            s, _who(s, world, "researcher"),
+            RequestCreate(project_id=world.project_id, dataset_ids=[ds_id],
+                          justification="external validation"),
+        )  # fmt: skip
+        rid = req.id
+    with db.unit() as s:
+        expires = dt.datetime.now(dt.UTC) + dt.timedelta(days=30)
+        access.decide(s, _who(s, world, "reviewer"), rid,
+                      ReviewCreate(decision="approve", expires_at=expires))  # fmt: skip
+    return ds_id
+
+
+def _who(session: Any, world: Seed, key: str) -> Any:
+    from medhaven.hub.models import User
+    from medhaven.hub.services import identity
+    from medhaven.hub.services.common import Principal
+
+    user = session.get(User, world.users[key])
+    return Principal(user.id, identity.roles_of(user), "cli")

@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,7 @@ from medhaven.prediction.study import (
     card_features,
     card_model,
 )
+from medhaven.prediction.task import PredictionTask
 
 EventFn = Callable[[str], None]
 FINISHED = ("completed", "partial", "failed", "refused", "cancelled")
@@ -112,6 +114,99 @@ def _run_job(client: HubClient, spec: StudySpec, kind: str, ids: list[int],
     return job, dict(result.get("result") or {})
 
 
+@dataclass
+class FederatedCard:
+    """A card made from a ``train`` job's released result (and an ``evaluate`` job's, if any)."""
+
+    card: dict[str, Any]
+    model: TrainedModel
+    internal: dict[str, Any]
+    external: dict[str, Any]
+    missing: list[str]
+    jobs: dict[str, Any]
+
+
+def external_evaluations(evaluated: Mapping[str, Any] | None, sha256: Any) -> dict[str, Any]:
+    """Each node's released evaluation in an ``evaluate`` result, of the bundle ``sha256`` only."""
+    out: dict[str, Any] = {}
+    for node, res in ((evaluated or {}).get("nodes") or {}).items():
+        if isinstance(res, dict) and res.get("model_sha256") == sha256 and res.get("evaluation"):
+            out[str(node)] = res["evaluation"]
+    return out
+
+
+def federated_card(
+    *,
+    title: str,
+    intended_use: Mapping[str, str],
+    task: PredictionTask,
+    bundle: dict[str, Any],
+    trained: Mapping[str, Any],
+    train_job: Mapping[str, Any],
+    train_sites: Sequence[Mapping[str, Any]],
+    validate_sites: Sequence[Mapping[str, Any]] = (),
+    evaluated: Mapping[str, Any] | None = None,
+    eval_job: Mapping[str, Any] | None = None,
+    project: int | str,
+    test_fraction: float,
+    seed: int,
+    limitations: Sequence[str] = (),
+    reporting: Mapping[str, Any] | None = None,
+    min_cell_count: int = 1,
+) -> FederatedCard:
+    """The model card of a federated study from what the hub keeps of its jobs, nothing more.
+
+    ``trained``/``evaluated`` are the jobs' released results, ``train_job``/``eval_job`` their
+    ``id`` and ``node_status``, sites ``{"id", "name"}``. Used by ``study run`` and the web
+    card page alike. The bundle's sha256 is checked again here.
+    """
+    model = TrainedModel.from_bundle(bundle, source=f"train job {train_job['id']}")
+    internal = {str(node): res["evaluation"] for node, res in (trained.get("nodes") or {}).items()
+                if isinstance(res, dict) and res.get("evaluation")}  # fmt: skip
+    external = external_evaluations(evaluated, bundle.get("sha256"))
+    floors = [int(ev["min_cell_count"]) for ev in (*internal.values(), *external.values())
+              if isinstance(ev.get("min_cell_count"), int)]  # fmt: skip
+    policy = DisclosurePolicy(min_cell_count=max([min_cell_count, *floors]))
+    jobs = {"train": train_job["id"], "evaluate": eval_job["id"] if eval_job else None}
+    node_status = {"train": train_job.get("node_status") or {},
+                   "evaluate": (eval_job or {}).get("node_status") or {}}  # fmt: skip
+    missing = [f"external evaluation at {d['name']}: not released (evaluate job "
+               f"{jobs['evaluate']}: {node_status['evaluate'].get(d['name'], {}).get('status')})"
+               for d in validate_sites if d["name"] not in external]  # fmt: skip
+    missing += [f"internal evaluation at {d['name']}: not released (train job {jobs['train']}: "
+                f"{node_status['train'].get(d['name'], {}).get('status')})"
+                for d in train_sites if d["name"] not in internal]  # fmt: skip
+    sites = [{"site": d["name"], "role": "train", "dataset_id": d["id"]} for d in train_sites]
+    sites += [{"site": d["name"], "role": "validate", "dataset_id": d["id"]}
+              for d in validate_sites]  # fmt: skip
+    card = build_card(
+        title=title,
+        intended_use=intended_use,
+        task=_task_json(task),
+        features=card_features(task, model),
+        model=card_model(model, bundle),
+        sites=sites,
+        evaluation_design={
+            "mode": "federated",
+            "hub": {"project": project, "jobs": jobs},
+            "internal": f"stratified random split at each training node, "
+            f"{test_fraction:g} held out (seed {seed}); evaluated at each node",
+            "external": [d["name"] for d in validate_sites],
+            "test_fraction": test_fraction,
+            "seed": seed,
+            "release": RELEASE_NOTE,
+            "unavailable": [*UNAVAILABLE, *missing],
+        },
+        performance={"internal": {}, "internal_by_site": internal, "external": external},
+        limitations=limitations,
+        reporting=reporting,
+        policy=policy,
+    )
+    for site in card["data"]["sites"]:
+        site["attrition_released"] = False  # nodes release no attrition with these jobs
+    return FederatedCard(card, model, internal, external, missing, jobs)
+
+
 def run_federated_study(spec: StudySpec, out: Path, client: HubClient, *,
                         on_event: EventFn | None = None) -> StudyResult:  # fmt: skip
     """Train at the train datasets and validate at the others through the hub; write the card."""
@@ -136,58 +231,22 @@ def run_federated_study(spec: StudySpec, out: Path, client: HubClient, *,
     if not isinstance(bundle, dict):
         why = combined.get("reason") or "the hub kept no model"
         raise CheckFailed(f"study {spec.name}: train job {train_job['id']}: {why}")
-    model = TrainedModel.from_bundle(bundle, source=f"train job {train_job['id']}")
-    internal = {str(node): res["evaluation"] for node, res in (trained.get("nodes") or {}).items()
-                if isinstance(res, dict) and res.get("evaluation")}  # fmt: skip
-    external: dict[str, Any] = {}
     eval_job: dict[str, Any] | None = None
+    evaluated: dict[str, Any] | None = None
     if validate:
         eval_job, evaluated = _run_job(client, spec, "evaluate",
                                        [int(d["id"]) for d in validate],
                                        {"task": task_doc, "model": bundle}, 1, on_event)  # fmt: skip
-        for node, res in (evaluated.get("nodes") or {}).items():
-            if isinstance(res, dict) and res.get("model_sha256") == bundle.get("sha256"):
-                external[str(node)] = res["evaluation"]
-    floors = [int(ev["min_cell_count"]) for ev in (*internal.values(), *external.values())
-              if isinstance(ev.get("min_cell_count"), int)]  # fmt: skip
-    policy = DisclosurePolicy(min_cell_count=max([get_settings().min_cell_count,
-                                                  spec.min_cell_count or 1, *floors]))  # fmt: skip
-    jobs = {"train": train_job["id"], "evaluate": eval_job["id"] if eval_job else None}
-    node_status = {"train": train_job.get("node_status") or {},
-                   "evaluate": (eval_job or {}).get("node_status") or {}}  # fmt: skip
-    missing = [f"external evaluation at {d['name']}: not released (evaluate job "
-               f"{jobs['evaluate']}: {node_status['evaluate'].get(d['name'], {}).get('status')})"
-               for d in validate if d["name"] not in external]  # fmt: skip
-    missing += [f"internal evaluation at {d['name']}: not released (train job {jobs['train']}: "
-                f"{node_status['train'].get(d['name'], {}).get('status')})"
-                for d in train if d["name"] not in internal]  # fmt: skip
-    sites = [{"site": d["name"], "role": "train", "dataset_id": d["id"]} for d in train]
-    sites += [{"site": d["name"], "role": "validate", "dataset_id": d["id"]} for d in validate]
-    card = build_card(
-        title=spec.title or spec.name,
-        intended_use=spec.intended_use,
-        task=_task_json(task),
-        features=card_features(task, model),
-        model=card_model(model, bundle),
-        sites=sites,
-        evaluation_design={
-            "mode": "federated",
-            "hub": {"project": hub.project, "jobs": jobs},
-            "internal": f"stratified random split at each training node, "
-            f"{spec.test_fraction:g} held out (seed {spec.seed}); evaluated at each node",
-            "external": [d["name"] for d in validate],
-            "test_fraction": spec.test_fraction,
-            "seed": spec.seed,
-            "release": RELEASE_NOTE,
-            "unavailable": [*UNAVAILABLE, *missing],
-        },
-        performance={"internal": {}, "internal_by_site": internal, "external": external},
-        limitations=spec.limitations,
-        reporting=spec.reporting,
-        policy=policy,
-    )
-    for site in card["data"]["sites"]:
-        site["attrition_released"] = False  # nodes release no attrition with these jobs
+    made = federated_card(
+        title=spec.title or spec.name, intended_use=spec.intended_use, task=task,
+        bundle=bundle, trained=trained, train_job=train_job,
+        train_sites=train, validate_sites=validate, evaluated=evaluated, eval_job=eval_job,
+        project=hub.project, test_fraction=spec.test_fraction, seed=spec.seed,
+        limitations=spec.limitations, reporting=spec.reporting,
+        min_cell_count=max(get_settings().min_cell_count, spec.min_cell_count or 1),
+    )  # fmt: skip
+    card, model, internal, external = made.card, made.model, made.internal, made.external
+    missing, jobs = made.missing, made.jobs
     files = write_card(card, out)
     files["model"] = out / MODEL_BUNDLE
     files["model"].write_text(json.dumps(bundle), encoding="utf-8")
@@ -211,4 +270,12 @@ def run_federated_study(spec: StudySpec, out: Path, client: HubClient, *,
     return StudyResult(card=card, files=files, summary=summary)
 
 
-__all__ = ["RELEASE_NOTE", "UNAVAILABLE", "follow", "run_federated_study"]
+__all__ = [
+    "RELEASE_NOTE",
+    "UNAVAILABLE",
+    "FederatedCard",
+    "external_evaluations",
+    "federated_card",
+    "follow",
+    "run_federated_study",
+]

@@ -14,6 +14,7 @@ from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 
 from medhaven.web.admin import router as admin_router
+from medhaven.web.card import router as card_router
 from medhaven.web.pages import router
 from medhaven.web.render import SignInRequired, error_page, is_web_request, sign_in_redirect
 from medhaven.web.study import router as study_router
@@ -24,6 +25,7 @@ def mount(app: FastAPI) -> None:
     static = resources.files("medhaven.web").joinpath("static")
     app.mount("/static", StaticFiles(directory=str(static)), name="static")
     app.include_router(study_router)  # before the pages: /jobs/N/result.json, not /jobs/{id}
+    app.include_router(card_router)  # /jobs/N/card
     app.include_router(admin_router)  # before the pages: /datasets/publish, not /datasets/{id}
     app.include_router(router)
 

@@ -66,6 +66,7 @@ M = TypeVar("M", bound=BaseModel)
 MAX_FORM_BYTES = 64_000
 PAGE_SIZE = 50
 LIVE = (JobStatus.QUEUED.value, JobStatus.RUNNING.value)
+PREDICTION_KINDS = ("train", "evaluate")  # results shown as per-hospital metrics and plots
 
 
 async def form_fields(request: Request) -> dict[str, list[str]]:
@@ -715,8 +716,10 @@ def _job_view(session: Session, me: Principal, job_id: int) -> dict[str, Any]:
         },
         "live": job.status in LIVE,
         "result": result,
-        "train": train_view(result) if result is not None and job.kind == "train" else None,
-        "tables": _result_tables(result) if result is not None and job.kind != "train" else [],
+        "train": train_view(result, external=job.kind == "evaluate")
+        if result is not None and job.kind in PREDICTION_KINDS else None,
+        "tables": _result_tables(result)
+        if result is not None and job.kind not in PREDICTION_KINDS else [],
     }  # fmt: skip
 
 

@@ -197,8 +197,12 @@ def _num(value: Any) -> str:
     return "—" if value is None else f"{float(value):.3f}"
 
 
-def train_view(result: Mapping[str, Any]) -> dict[str, Any]:
-    """Per-node released metrics and the ROC/calibration plots drawn from released points."""
+def train_view(result: Mapping[str, Any], *, external: bool = False) -> dict[str, Any]:
+    """Per-node released metrics and the ROC/calibration plots drawn from released points.
+
+    ``external``: an ``evaluate`` job's result (each node's whole population, not a held-out
+    part of its training data).
+    """
     from medhaven.prediction.card import calibration_svg_of, roc_svg_of
 
     nodes = result.get("nodes") if isinstance(result.get("nodes"), dict) else {}
@@ -225,7 +229,7 @@ def train_view(result: Mapping[str, Any]) -> dict[str, Any]:
             "slope": _num(m.get("calibration_slope")),
         })  # fmt: skip
         if metrics:
-            evaluations.append((f"{node} (held-out)", ev))
+            evaluations.append((f"{node} ({'external' if external else 'held-out'})", ev))
     combined = result.get("combined") if isinstance(result.get("combined"), dict) else {}
     assert isinstance(combined, dict)
     model = combined.get("model") if isinstance(combined.get("model"), dict) else None
