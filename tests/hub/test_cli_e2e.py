@@ -309,6 +309,9 @@ def test_request_review_grant_expiry_through_the_cli(
         "--json",
     )
     assert new["roles"] == [{"org_id": org["id"], "role": "researcher"}]
+    removed = admin("admin", "remove-role", str(new["id"]), "--org", str(org["id"]),
+                    "--role", "researcher", "--json")  # fmt: skip
+    assert removed["roles"] == []
     assert admin("admin", "users", "--json")["total"] == 5
     who = researcher("projects", "show", str(project["id"]), "--json")["lead_id"]
     assert admin("admin", "deactivate", str(who), "--json")["active"] is False
