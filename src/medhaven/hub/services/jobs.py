@@ -24,7 +24,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Select, select
@@ -48,6 +48,9 @@ from medhaven.hub.models import Dataset, Job, JobStatus, Project, ProjectMember,
 from medhaven.hub.services.access import active_grant
 from medhaven.hub.services.common import Principal, now_utc
 from medhaven.hub.services.projects import get_visible, is_member
+
+if TYPE_CHECKING:
+    from medhaven.federation.node import NodeConfig
 
 log = logging.getLogger(__name__)
 
@@ -748,12 +751,16 @@ class JobRunner:
 
 
 def in_process_dispatcher(
-    handle: Callable[[str, str], dict[str, Any]], nodes: list[str]
+    handle: Callable[[str, str], dict[str, Any]],
+    nodes: list[str],
+    *,
+    configs: Mapping[str, NodeConfig] | None = None,
 ) -> Dispatcher:
     """A dispatcher that hands the signed job to ``handle(signed_job, node)`` for each target.
 
     For a hub and nodes in one process (tests, a single site): no transport,
-    the same result document as the ServerApp's.
+    the same result document as the ServerApp's. A ``train`` job runs its
+    rounds on the nodes of ``configs`` (:func:`~medhaven.prediction.node_training.in_process_exchange`).
     """
     known = set(nodes)
 
@@ -763,6 +770,8 @@ def in_process_dispatcher(
         from medhaven.federation.jobs import SignedJob
 
         spec = SignedJob.from_json(signed_job).spec
+        if spec.kind == "train":
+            return _train_in_process(signed_job, spec.job_id, known, configs, min_nodes)
         replies: list[dict[str, Any]] = []
         for name in dict.fromkeys(spec.targets):
             if only is not None and name not in only:
@@ -784,6 +793,19 @@ def in_process_dispatcher(
         }
 
     return dispatch
+
+
+def _train_in_process(signed_job: str, job_id: str, known: set[str],
+                      configs: Mapping[str, NodeConfig] | None,
+                      min_nodes: int) -> dict[str, Any]:  # fmt: skip
+    """A ``train`` job's rounds driven here, each node's ``handle_round`` called in process."""
+    from medhaven.prediction.node_training import in_process_exchange, run_training
+
+    if configs is None:
+        raise ConfigError("this in-process dispatcher has no node configs: it cannot run train")
+    here = {n: c for n, c in configs.items() if n in known}
+    return run_training(signed_job, in_process_exchange(signed_job, here), min_nodes=min_nodes,
+                        transport="in_process")  # fmt: skip
 
 
 __all__ = [
