@@ -1,10 +1,10 @@
 """Prediction models trained at one node, and their portable, hash-checked bundles.
 
-Four kinds (:data:`ModelKind`): L1 and L2 logistic regression (scikit-learn:
+Five kinds (:data:`ModelKind`): L1 and L2 logistic regression (scikit-learn:
 liblinear for L1, newton-cg for L2, whose objective with ``C`` is federated
 Newton's with ``l2 = 1/C``; the penalty ``C`` is picked by a small
 cross-validated grid unless given, as OHDSI's PatientLevelPrediction does), gradient-boosted trees
-(LightGBM) and a multilayer perceptron (scikit-learn's ``MLPClassifier``).
+(LightGBM, or XGBoost: :mod:`.xgb`) and a multilayer perceptron (scikit-learn's ``MLPClassifier``).
 
 A :class:`TrainedModel` predicts with numpy alone for the linear model and
 the MLP (its ``weights`` are the layers ``[W0, b0, W1, b1, ...]``; ReLU
@@ -36,8 +36,9 @@ from scipy import sparse
 from medhaven import __version__
 from medhaven.errors import InvalidInput
 from medhaven.prediction.data import PredictionData
+from medhaven.prediction.xgb import XGB_DEFAULTS
 
-ModelKind = Literal["logistic_l1", "logistic_l2", "lightgbm", "mlp"]
+ModelKind = Literal["logistic_l1", "logistic_l2", "lightgbm", "mlp", "xgboost"]
 KINDS: tuple[str, ...] = get_args(ModelKind)
 BUNDLE_FORMAT = "medhaven.model/1"
 
@@ -54,6 +55,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
                  "num_threads": 1},
     "mlp": {"hidden_layer_sizes": [32], "alpha": 0.1, "learning_rate_init": 1e-3,
             "max_iter": 20, "batch_size": 200},
+    "xgboost": XGB_DEFAULTS,
 }  # fmt: skip
 
 
@@ -84,6 +86,10 @@ class ModelSpec(BaseModel):
                 raise InvalidInput(f"model spec: hyperparameter {name} must be a number")
             if number and (not math.isfinite(value) or value < 0 or (value == 0 and not zero_ok)):
                 raise InvalidInput(f"model spec: hyperparameter {name} must be positive")
+        if self.kind == "xgboost":
+            from medhaven.prediction.xgb import check_hyperparameters
+
+            check_hyperparameters(merged)
         return merged
 
 
@@ -120,6 +126,10 @@ class TrainedModel:
             preds = [np.asarray(lgb.Booster(model_str=s).predict(X), dtype=np.float64)
                      for s in self.boosters]  # fmt: skip
             return np.asarray(np.mean(preds, axis=0), dtype=np.float64)
+        if self.kind == "xgboost":
+            from medhaven.prediction import xgb
+
+            return xgb.predict(self.boosters, X)
         return forward(self.weights, X)
 
     def predict(self, data: PredictionData) -> Array:
@@ -171,9 +181,10 @@ class TrainedModel:
                         metadata=dict(payload["metadata"]))  # fmt: skip
         except (KeyError, TypeError, ValueError) as exc:
             raise InvalidInput(f"{source}: malformed field ({type(exc).__name__})") from None
-        if kind == "lightgbm" and not model.boosters:
-            raise InvalidInput(f"{source}: a lightgbm model without a booster")
-        if kind != "lightgbm" and (not weights or weights[0].shape[0] != model.n_features):
+        if kind in ("lightgbm", "xgboost") and not model.boosters:  # trees: boosters, no weights
+            raise InvalidInput(f"{source}: a {kind} model without a booster")
+        trees = kind in ("lightgbm", "xgboost")
+        if not trees and (not weights or weights[0].shape[0] != model.n_features):
             raise InvalidInput(f"{source}: weights do not match {model.n_features} features")
         return model
 
@@ -257,14 +268,23 @@ def fit(
     """Train ``spec`` on one site's data.
 
     ``min_cell_count`` (the node's policy) raises LightGBM's
-    ``min_child_samples`` to at least that many rows per leaf, so that a model
-    trained at a node passes :func:`~.release.check_model_release`.
+    ``min_child_samples`` to at least that many rows per leaf, and retrains
+    XGBoost with a larger ``min_child_weight`` until every leaf holds that many
+    rows, so that a model trained at a node passes
+    :func:`~.release.check_model_release`.
     """
     check_trainable(data)
     hp = spec.resolved()
     if spec.kind == "lightgbm":
         boosters = [_fit_lightgbm_at_node(hp, data, spec.seed, min_cell_count)]
         weights: list[Array] = []
+    elif spec.kind == "xgboost":
+        from medhaven.prediction import xgb
+
+        boosters = [xgb.fit_trees(hp, data.X, data.y.astype(np.float64), seed=spec.seed,
+                                  trees=int(hp["n_estimators"]), min_cell_count=min_cell_count,
+                                  where=data.site or "this site")]  # fmt: skip
+        weights = []
     else:
         # counts and measurement values are trained on a power-of-two scale, folded back after
         scale = power_of_two_scale(column_sum_squares(data.X), data.rows)

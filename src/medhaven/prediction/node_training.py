@@ -23,6 +23,9 @@ Two job kinds (:mod:`medhaven.federation.jobs`):
     averages (FedAvg, or FedProx with ``mu > 0``);
   - ``bag`` (lightgbm): a booster trained at the node, released only when it
     passes the node's model release check (persons, leaf sizes);
+  - ``xgboost``: new trees boosted from the global booster, cyclic or
+    bagging as Flower's XGBoost strategies (:mod:`.federated_xgb`), released
+    only when every new leaf holds the node's minimum cell count (exact);
   - ``evaluate``: the final model's disclosure-controlled evaluation on the
     node's held-out part.
 
@@ -66,8 +69,8 @@ log = logging.getLogger("medhaven.prediction.node_training")
 
 Array = npt.NDArray[Any]
 Arrays = dict[str, Array]
-Stage = Literal["setup", "newton", "fedavg", "bag", "evaluate"]
-STAGES: tuple[str, ...] = ("setup", "newton", "fedavg", "bag", "evaluate")
+Stage = Literal["setup", "newton", "fedavg", "bag", "xgboost", "evaluate"]
+STAGES: tuple[str, ...] = ("setup", "newton", "fedavg", "bag", "xgboost", "evaluate")
 CACHE_VERSION = 1
 
 
@@ -81,8 +84,9 @@ class TrainParams(_Params):
     ``model.kind``: ``logistic_l2`` (Newton, ``l2`` penalty on the
     coefficients, not the intercept; stops when no coefficient moves by more
     than ``tol`` or after ``rounds``), ``mlp`` (``rounds`` of FedAvg, or FedProx
-    with ``mu > 0``; ``local_epochs`` each) or ``lightgbm`` (one round:
-    bagged boosters). ``test_fraction`` and ``seed`` give each node's
+    with ``mu > 0``; ``local_epochs`` each), ``lightgbm`` (one round:
+    bagged boosters) or ``xgboost`` (``xgb_mode`` cyclic: ``local_epochs``
+    trees per node's turn, or bagging; ``n_estimators`` trees in all). ``test_fraction`` and ``seed`` give each node's
     held-out part. ``secure_aggregation`` (``logistic_l2``, ``mlp``): the
     server learns only the sum of the nodes' vectors (:mod:`.secagg`).
     ``dp`` (``mlp`` only): each node clips and noises its own
@@ -99,6 +103,7 @@ class TrainParams(_Params):
     tol: float = Field(default=1e-8, gt=0.0)
     local_epochs: int = Field(default=1, ge=1, le=100)
     mu: float = Field(default=0.0, ge=0.0)
+    xgb_mode: Literal["cyclic", "bagging"] = "cyclic"
     secure_aggregation: bool = False
     dp: DPParams | None = None
 
@@ -297,6 +302,8 @@ def _round(config: NodeConfig, spec: JobSpec, p: TrainParams, stage: str, arrays
         return RoundReply("ok", arrays={**out, "n": np.array([float(update.n)])})
     if stage == "bag":
         return _bag(config, spec, p, arrays)
+    if stage == "xgboost":
+        return _xgboost(config, spec, p, arrays, meta)
     if stage.startswith("sa_") and p.secure_aggregation:
         from medhaven.prediction.secagg import SECURE_STAGES, node_stage
 
@@ -367,6 +374,23 @@ def _bag(config: NodeConfig, spec: JobSpec, p: TrainParams, arrays: Arrays) -> R
     return RoundReply("ok", meta={"bundle": json.dumps(model.to_bundle())})
 
 
+def _xgboost(config: NodeConfig, spec: JobSpec, p: TrainParams, arrays: Arrays,
+             meta: dict[str, Any]) -> RoundReply:  # fmt: skip
+    from medhaven.errors import Forbidden
+    from medhaven.prediction import xgb
+    from medhaven.prediction.federated_xgb import site_trees
+
+    if p.model.kind != "xgboost":
+        raise InvalidInput(f"train: stage xgboost is not for a {p.model.kind} model")
+    data = _aligned(config, spec.job_id, p, arrays)
+    try:
+        new, info = site_trees(p, data, arrays, meta, min_cell_count=config.min_cell_count,
+                               min_patients=minimum_patients(config, p))  # fmt: skip
+    except Forbidden as exc:
+        raise RoundRefused(exc.message) from None
+    return RoundReply("ok", arrays={"trees": xgb.array_of(new)}, meta=info)
+
+
 def handle_round(signed_json: str, config: NodeConfig, stage: str, arrays: Arrays,
                  meta: dict[str, Any]) -> RoundReply:  # fmt: skip
     """One round of a ``train`` job at the node: verify the signed job again, then answer.
@@ -412,7 +436,7 @@ def handle_round(signed_json: str, config: NodeConfig, stage: str, arrays: Array
         reason = "internal error at the node (see the node's log)"
         audit.append({**ids, "outcome": "error", "reason": f"{stage}: {reason}"})
         return RoundReply("error", reason)
-    if stage in ("setup", "evaluate", "bag"):
+    if stage in ("setup", "evaluate", "bag", "xgboost"):
         audit.append({**ids, "outcome": "ok", "reason": f"train round: {stage}"})
     return reply
 
@@ -564,6 +588,17 @@ def drive_training(p: TrainParams, targets: list[str], exchange: Exchange, *,
                         local_epochs=p.local_epochs, mu=p.mu)  # fmt: skip
         if p.dp is not None:  # what each node applied and charged (its own setup reply)
             training["dp"] = {n: setup[n].meta.get("dp") for n in active}
+    elif kind == "xgboost":
+        from medhaven.prediction.federated_xgb import drive
+
+        text, active, trips, info = drive(p, active, base, exchange,
+                                          lambda replies: _drop(state, replies),
+                                          min_nodes=min_nodes)  # fmt: skip
+        rounds += trips
+        if text is None:
+            return short(f"in {info['failed_at']}")
+        boosters, hp = [text], {**p.model.resolved(), "xgb_mode": p.xgb_mode}
+        training.update(info)
     else:  # lightgbm
         rounds += 1
         active = _drop(state, exchange("bag", {n: (dict(base), {}) for n in active}))

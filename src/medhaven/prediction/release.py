@@ -8,13 +8,20 @@ with ``min_cell_count`` sets LightGBM's ``min_child_samples`` so honest
 models pass). Linear and MLP weights get the person minimum only: the
 weights of a linear model fitted to few patients can reveal them, and the
 minimum is the control for that.
+
+XGBoost trees carry no leaf counts, so they are counted exactly on the
+training rows themselves (each row routed through each tree):
+:func:`check_trees_release` for the trees a node adds in federated
+XGBoost, ``rows`` of :func:`check_model_release` for a local model.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from medhaven.errors import Forbidden, InvalidInput
+from medhaven.prediction import xgb
 from medhaven.prediction.models import TrainedModel, booster_leaf_counts
 
 
@@ -42,15 +49,42 @@ def leaf_counts(model: TrainedModel) -> list[int]:
 
 
 def check_model_release(
-    model: TrainedModel, *, n_train: int, min_patients: int, min_cell_count: int
-) -> ReleaseDecision:
-    """Decide whether ``model``, trained on ``n_train`` persons, may leave the node."""
+    model: TrainedModel, *, n_train: int, min_patients: int, min_cell_count: int,
+    rows: Any = None,
+) -> ReleaseDecision:  # fmt: skip
+    """Decide whether ``model``, trained on ``n_train`` persons, may leave the node.
+
+    ``rows``: the training rows (feature matrix) of an ``xgboost`` model,
+    whose leaves are counted on them; without them it is refused.
+    """
     if n_train < min_patients:
         return ReleaseDecision(False, f"model trained on fewer persons than the node's minimum "
                                       f"of {min_patients}")  # fmt: skip
+    if model.kind == "xgboost":
+        if rows is None:
+            return ReleaseDecision(False, "the leaves of XGBoost trees are counted on their "
+                                          "training rows, which were not given")  # fmt: skip
+        counts = [c for text in model.boosters for c in xgb.leaf_counts(text, rows)]
+        return _leaf_decision(counts, min_patients, min_cell_count)
     if model.kind != "lightgbm":
         return ReleaseDecision(True, f"trained on at least {min_patients} persons")
-    smallest = min(leaf_counts(model))
+    return _leaf_decision(leaf_counts(model), min_patients, min_cell_count)
+
+
+def check_trees_release(
+    text: str, rows: Any, *, n_train: int, min_patients: int, min_cell_count: int
+) -> ReleaseDecision:
+    """Decide whether new XGBoost trees (JSON text), boosted on ``rows``, may leave the node."""
+    if n_train < min_patients:
+        return ReleaseDecision(False, f"model trained on fewer persons than the node's minimum "
+                                      f"of {min_patients}")  # fmt: skip
+    return _leaf_decision(xgb.leaf_counts(text, rows), min_patients, min_cell_count)
+
+
+def _leaf_decision(counts: list[int], min_patients: int, min_cell_count: int) -> ReleaseDecision:
+    if not counts:
+        return ReleaseDecision(False, "the model holds no tree")
+    smallest = min(counts)
     if smallest < min_cell_count:
         # the smallest count itself is a small cell: it stays out of the decision
         return ReleaseDecision(False, f"a tree leaf holds fewer than {min_cell_count} training "
@@ -60,13 +94,20 @@ def check_model_release(
 
 
 def require_model_release(
-    model: TrainedModel, *, n_train: int, min_patients: int, min_cell_count: int
-) -> None:
+    model: TrainedModel, *, n_train: int, min_patients: int, min_cell_count: int,
+    rows: Any = None,
+) -> None:  # fmt: skip
     """Raise :class:`~medhaven.errors.Forbidden` with the one-line reason unless releasable."""
     decision = check_model_release(model, n_train=n_train, min_patients=min_patients,
-                                   min_cell_count=min_cell_count)  # fmt: skip
+                                   min_cell_count=min_cell_count, rows=rows)  # fmt: skip
     if not decision.released:
         raise Forbidden(f"model release refused: {decision.reason}")
 
 
-__all__ = ["ReleaseDecision", "check_model_release", "leaf_counts", "require_model_release"]
+__all__ = [
+    "ReleaseDecision",
+    "check_model_release",
+    "check_trees_release",
+    "leaf_counts",
+    "require_model_release",
+]

@@ -322,7 +322,7 @@ def run_study(spec: StudySpec, out: Path) -> StudyResult:
     train, _ = stack(train_parts)
     model: TrainedModel = fit(spec.model, train, min_cell_count=policy.min_cell_count)
     require_model_release(model, n_train=train.rows, min_patients=spec.min_train_persons,
-                          min_cell_count=policy.min_cell_count)  # fmt: skip
+                          min_cell_count=policy.min_cell_count, rows=train.X)  # fmt: skip
     test, hospital = stack(test_parts)
     internal = evaluate(test.y, model.predict(test),
                         groups={**test.subgroups, "hospital": hospital}, policy=policy)  # fmt: skip
