@@ -15,6 +15,7 @@ from sqlalchemy import (
     JSON,
     Boolean,
     DateTime,
+    Float,
     ForeignKey,
     Integer,
     String,
@@ -386,6 +387,141 @@ class Job(Base):
     updated_at: Mapped[dt.datetime]
 
 
+class CourseRole(enum.StrEnum):
+    """A person's part in one course."""
+
+    INSTRUCTOR = "instructor"
+    TA = "teaching_assistant"
+    STUDENT = "student"
+
+
+class Course(Base):
+    """A course a university runs on the platform, in one term.
+
+    Its data access is its own ``education`` project (``project_id``): the
+    instructor leads it, the course's people are its members, and its teaching
+    datasets are the ones that project holds grants on (asked for and reviewed
+    like any other access).
+    """
+
+    __tablename__ = "hub_course"
+    __table_args__ = (UniqueConstraint("org_id", "code", "term"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("hub_org.id"), index=True)
+    code: Mapped[str] = mapped_column(String(32))
+    title: Mapped[str] = mapped_column(String(300))
+    term: Mapped[str] = mapped_column(String(32))  # for example "2027-1"
+    year: Mapped[int] = mapped_column(Integer, index=True)
+    instructor_id: Mapped[int] = mapped_column(ForeignKey("hub_user.id"))
+    project_id: Mapped[int] = mapped_column(ForeignKey("hub_project.id"), unique=True)
+    created_at: Mapped[dt.datetime]
+    closed_at: Mapped[dt.datetime | None]
+
+
+class CourseMember(Base):
+    """One person in one course: instructor, teaching assistant or student."""
+
+    __tablename__ = "hub_course_member"
+    __table_args__ = (UniqueConstraint("course_id", "user_id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    course_id: Mapped[int] = mapped_column(ForeignKey("hub_course.id"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("hub_user.id"), index=True)
+    role: Mapped[str] = mapped_column(String(32))
+    enrolled_at: Mapped[dt.datetime]
+    completed_at: Mapped[dt.datetime | None]  # every lab of the course passed
+
+
+class Lab(Base):
+    """A guided exercise of a course, with the automatic check of a student's result.
+
+    ``kind`` names what the student does (``cohort_count``, ``characterize``,
+    ``train``, ``model_card``); ``check`` is the check's specification (JSON).
+    """
+
+    __tablename__ = "hub_lab"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    course_id: Mapped[int] = mapped_column(ForeignKey("hub_course.id"), index=True)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    title: Mapped[str] = mapped_column(String(300))
+    kind: Mapped[str] = mapped_column(String(32))
+    instructions: Mapped[str] = mapped_column(Text, default="")
+    check: Mapped[dict[str, Any]]
+    created_at: Mapped[dt.datetime]
+
+
+class LabAttempt(Base):
+    """One attempt of a student at a lab: the job or answers checked, and the verdict."""
+
+    __tablename__ = "hub_lab_attempt"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    lab_id: Mapped[int] = mapped_column(ForeignKey("hub_lab.id"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("hub_user.id"), index=True)
+    job_id: Mapped[int | None] = mapped_column(ForeignKey("hub_job.id"))
+    answers: Mapped[dict[str, Any] | None]
+    passed: Mapped[bool | None] = mapped_column(Boolean)  # None: not checked yet
+    detail: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[dt.datetime]
+    checked_at: Mapped[dt.datetime | None]
+
+
+class Challenge(Base):
+    """A prediction challenge: a task scored on a hidden test set that never leaves the nodes.
+
+    ``mode`` is ``model`` (a model specification trained and scored at the
+    nodes) or ``predictions`` (a prediction file, on synthetic teaching data
+    only). Scores are rounded to ``score_digits``; the private split's scores
+    are shown once ``closes_at`` has passed.
+    """
+
+    __tablename__ = "hub_challenge"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    course_id: Mapped[int | None] = mapped_column(ForeignKey("hub_course.id"), index=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("hub_project.id"), index=True)
+    title: Mapped[str] = mapped_column(String(300))
+    description: Mapped[str] = mapped_column(Text, default="")
+    mode: Mapped[str] = mapped_column(String(16))
+    task: Mapped[dict[str, Any]]
+    dataset_ids: Mapped[list[Any]]
+    metric: Mapped[str] = mapped_column(String(32), default="auroc")
+    test_fraction: Mapped[float] = mapped_column(Float, default=0.3)
+    public_fraction: Mapped[float] = mapped_column(Float, default=0.5)
+    score_digits: Mapped[int] = mapped_column(Integer, default=3)
+    max_daily: Mapped[int] = mapped_column(Integer, default=5)
+    split_seed: Mapped[int] = mapped_column(Integer)
+    opens_at: Mapped[dt.datetime]
+    closes_at: Mapped[dt.datetime]
+    created_by: Mapped[int] = mapped_column(ForeignKey("hub_user.id"))
+    created_at: Mapped[dt.datetime]
+
+
+class ChallengeSubmission(Base):
+    """One submission to a challenge: what was submitted, its scoring job, its rounded scores."""
+
+    __tablename__ = "hub_challenge_submission"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    challenge_id: Mapped[int] = mapped_column(ForeignKey("hub_challenge.id"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("hub_user.id"), index=True)
+    job_id: Mapped[int | None] = mapped_column(ForeignKey("hub_job.id"))
+    spec: Mapped[dict[str, Any]]
+    status: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(Text)
+    public_score: Mapped[float | None] = mapped_column(Float)
+    private_score: Mapped[float | None] = mapped_column(Float)
+    created_at: Mapped[dt.datetime]
+    scored_at: Mapped[dt.datetime | None]
+
+
+class ProgramTarget(Base):
+    """The program's target of trainees for one year, overall (``org_id`` null) or per university."""
+
+    __tablename__ = "hub_program_target"
+    __table_args__ = (UniqueConstraint("year", "org_id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    year: Mapped[int] = mapped_column(Integer)
+    org_id: Mapped[int | None] = mapped_column(ForeignKey("hub_org.id"))
+    trainees: Mapped[int] = mapped_column(Integer)
+
+
 __all__ = [
     "AccessRequest",
     "AccessRequestDataset",
@@ -394,14 +530,22 @@ __all__ = [
     "AuditHead",
     "Base",
     "BrowserSession",
+    "Challenge",
+    "ChallengeSubmission",
+    "Course",
+    "CourseMember",
+    "CourseRole",
     "Dataset",
     "DatasetStatus",
     "Decision",
     "Grant",
     "Job",
     "JobStatus",
+    "Lab",
+    "LabAttempt",
     "Org",
     "OrgKind",
+    "ProgramTarget",
     "Project",
     "ProjectMember",
     "ProjectType",
