@@ -369,3 +369,30 @@ def test_custodian_edits_and_retires_on_the_dataset_page(
     with web_db.unit(readonly=True) as s:
         ds = s.get(Dataset, world.dataset_id)
         assert ds is not None and ds.teaching is True and ds.retired_at is not None
+
+
+def test_review_board_flag_and_the_admin_dashboard(
+    client: TestClient, web_db: Database, world: Seed
+) -> None:
+    csrf = sign_in(client, "admin")
+    home = client.get("/").text
+    assert "6 users (0 deactivated) in 4 organisations." in home
+    ministry = world.orgs["Ministry M"]
+    page = client.get("/admin/orgs").text
+    assert f'action="/admin/orgs/{ministry}/review-board"' in page
+    assert f'action="/admin/orgs/{world.orgs["Hospital A"]}/review-board"' not in page
+    r = client.post(
+        f"/admin/orgs/{ministry}/review-board",
+        data={"csrf_token": csrf, "review_board": "true"},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303
+    with web_db.unit(readonly=True) as s:
+        org = s.get(Org, ministry)
+        assert org is not None and org.review_board is True
+    r = client.post(f"/admin/orgs/{world.orgs['Hospital A']}/review-board",
+                    data={"csrf_token": csrf, "review_board": "true"})  # fmt: skip
+    assert r.status_code == 400 and "review_board" in r.text
+    assert _actions(web_db, "org.review_board") == ["org.review_board"]
+    sign_in(client, "researcher")
+    assert "users (" not in client.get("/").text

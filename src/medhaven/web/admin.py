@@ -29,6 +29,7 @@ from medhaven.hub.schemas import (
     DatasetUpdate,
     OrgCreate,
     RetireIn,
+    ReviewBoardIn,
     RoleGrant,
     UserCreate,
 )
@@ -52,6 +53,16 @@ INITIAL_PASSWORD_BYTES = 15  # 20 URL-safe characters
 # -- organisations -------------------------------------------------------------------------
 
 
+def people_counts(session: Session) -> dict[str, int]:
+    """How many users (and of them deactivated) and organisations: the admin's dashboard."""
+    users = session.execute(select(func.count()).select_from(User)).scalar_one()
+    inactive = session.execute(
+        select(func.count()).select_from(User).where(User.active.is_(False))
+    ).scalar_one()
+    orgs = session.execute(select(func.count()).select_from(Org)).scalar_one()
+    return {"users": int(users), "inactive": int(inactive), "orgs": int(orgs)}
+
+
 @router.get("/admin/orgs", response_class=HTMLResponse)
 def orgs_page(request: Request, state: StateDep) -> Response:
     """Organisations with their kind and number of users; a form to create one (admins)."""
@@ -70,6 +81,8 @@ def orgs_page(request: Request, state: StateDep) -> Response:
     return render(
         request, "admin_orgs.html", principal=me, items=items, kinds=[k.value for k in OrgKind],
         can_create=allowed(me, f"POST {V1}/orgs"), org_kind_label=ORG_KINDS,
+        can_board=allowed(me, f"POST {V1}/orgs/{{org_id}}/review-board"),
+        board_kinds=sorted(k.value for k in identity.BOARD_KINDS),
     )  # fmt: skip
 
 
@@ -86,6 +99,19 @@ def org_create(request: Request, state: StateDep, form: Form) -> Response:
     with state.db.unit() as session:
         identity.create_org(
             session, name=body.name, kind=body.kind, actor=me.actor, review_board=body.review_board
+        )
+    return redirect("/admin/orgs")
+
+
+@router.post("/admin/orgs/{org_id}/review-board")
+def org_review_board(org_id: int, request: Request, state: StateDep, form: Form) -> Response:
+    """Make an organisation a central review board, or stop it being one."""
+    me = writer(request, form)
+    guard(me, f"POST {V1}/orgs/{{org_id}}/review-board")
+    body = build(ReviewBoardIn, {"review_board": one(form, "review_board")})
+    with state.db.unit() as session:
+        identity.set_review_board(
+            session, org_id=org_id, review_board=body.review_board, actor=me.actor
         )
     return redirect("/admin/orgs")
 

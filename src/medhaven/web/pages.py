@@ -235,6 +235,10 @@ def home(request: Request, state: StateDep) -> Response:
             data["held"] = held
         proj_rows, proj_total = paginate(session, projects.list_query(me), limit=5, offset=0)
         data["projects"] = (proj_rows, proj_total)
+        if allowed(me, f"GET {V1}/users"):  # admins, program officers: users and organisations
+            from medhaven.web.admin import people_counts  # the admin pages import this module
+
+            data["people"] = people_counts(session)
         if allowed(me, f"GET {V1}/audit"):
             data["audit_count"] = session.execute(
                 select(AuditEntry.seq).order_by(AuditEntry.seq.desc()).limit(1)
