@@ -241,3 +241,23 @@ def test_the_dp_block_is_checked_before_signing() -> None:
     with pytest.raises(InvalidInput, match=r"parameters\.dp\.clip"):
         check_parameters("train", {"task": TASK, "model": MLP,
                                    "dp": {"clip": 0.0, "noise_multiplier": 1.0}})  # fmt: skip
+
+
+def test_the_model_card_shows_each_nodes_dp_figures(world: dict[str, Any]) -> None:
+    from medhaven.prediction.card import build_card, render_html
+    from medhaven.prediction.study import card_model
+
+    dp = {"clip": 0.5, "noise_multiplier": 4.0, "delta": 1e-6}
+    doc = _train(world, _job(world, {"model": MLP, "rounds": 2, "dp": dp}))
+    bundle = doc["combined"]["model"]
+    model = TrainedModel.from_bundle(bundle)
+    card = build_card(title="dp", intended_use={}, task=TASK, features={},
+                      model=card_model(model, bundle), sites=[], evaluation_design={},
+                      performance={})  # fmt: skip
+    assert set(card["model"]["training"]["dp"]) == set(SITES)
+    html = render_html(card, {"items": []})
+    eps = _eps(4.0, 2, 1e-6)
+    assert "Differential privacy (per node)" in html
+    for node in SITES:
+        row = f'<tr><td>{node}</td><td class="num">{eps:.4g}</td><td class="num">1e-06</td>'
+        assert row in html

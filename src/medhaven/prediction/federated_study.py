@@ -224,6 +224,8 @@ def run_federated_study(spec: StudySpec, out: Path, client: HubClient, *,
     params = {"task": task_doc, "model": spec.model.model_dump(mode="json"),
               "rounds": hub.rounds, "l2": hub.l2, "min_patients": spec.min_train_persons,
               "test_fraction": spec.test_fraction, "seed": spec.seed}  # fmt: skip
+    if hub.dp is not None:
+        params["dp"] = hub.dp.model_dump(mode="json", exclude_none=True)
     train_job, trained = _run_job(client, spec, "train", [int(d["id"]) for d in train], params,
                                   hub.min_nodes or len(train), on_event)  # fmt: skip
     combined = trained.get("combined") or {}

@@ -42,6 +42,7 @@ from medhaven.prediction.card import build_card, write_card
 from medhaven.prediction.data import PredictionData
 from medhaven.prediction.evaluate import evaluate
 from medhaven.prediction.models import ModelSpec, TrainedModel, fit
+from medhaven.prediction.node_dp import DPParams
 from medhaven.prediction.task import FeatureSpec, PredictionTask
 
 MODEL_BUNDLE = "model.json"
@@ -73,6 +74,7 @@ class HubStudySpec(BaseModel):
     rounds: int = Field(default=25, ge=1, le=500)
     l2: float = Field(default=1.0, ge=0.0)
     timeout: float = Field(default=900.0, gt=0.0)
+    dp: DPParams | None = None  # mlp: each node clips, noises and charges its budget
 
     @field_validator("train", "validate_at")
     @classmethod
