@@ -141,6 +141,61 @@ def reject(
     print_json(reject_held(job_id, NodeConfig.load(config), reason))
 
 
+@app.command("console-user")
+def console_user(
+    config: Path = ConfigOption,
+    email: str = typer.Option(..., "--email", help="The custodian's email (their login)."),
+    password_file: Path | None = typer.Option(
+        None, "--password-file", help="Read the password from this file's first line."
+    ),
+) -> None:
+    """Create (or reset the password of) a node console account; stored hashed, file 0600."""
+    from medhaven.cli.hub_passwords import read_password
+    from medhaven.federation.node import NodeConfig
+    from medhaven.web.console_auth import add_user
+
+    node = NodeConfig.load(config)
+    password = read_password(password_file, confirm=True)
+    new = add_user(node.console_users_path, email, password)
+    what = "created" if new else "password reset"
+    typer.echo(f"console account {email.strip().lower()}: {what} ({node.console_users_path})")
+
+
+@app.command("console")
+def console(
+    config: Path = ConfigOption,
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
+    port: int = typer.Option(8701, "--port", help="Port to listen on."),
+    allow_remote: bool = typer.Option(
+        False, "--allow-remote", help="Listen on a non-loopback address (put TLS in front)."
+    ),
+) -> None:
+    """Serve the custodian's node console (overview, policy, release queue, audit) until Ctrl-C."""
+    import ipaddress
+    import socket
+    import sys
+
+    import uvicorn
+
+    from medhaven.web.console import create_console_app
+
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback and not allow_remote:
+        raise InvalidInput(f"--host: {host} is not a loopback address; add --allow-remote")
+    with socket.socket() as probe:  # one line, not a stack trace, when the port is taken
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise InvalidInput(f"--host/--port: cannot listen on {host}:{port}") from exc
+    application = create_console_app(config)
+    sys.stderr.write(f"MedHaven node console on http://{host}:{port}\n")
+    sys.stderr.flush()
+    uvicorn.run(application, host=host, port=port, log_level="warning", access_log=False)
+
+
 @app.command("audit-verify")
 def audit_verify(
     config: Path = ConfigOption,

@@ -80,6 +80,8 @@ class NodeConfig(BaseModel):
     release_queue: Path | None = None
     answered_jobs: Path | None = None
     privacy_budget: float | None = Field(default=None, gt=0)
+    console_users: Path | None = None
+    deid_report: Path | None = None
     transport: NodeTransport = Field(default_factory=NodeTransport)
     base_dir: Path = Field(default=Path("."), exclude=True)
 
@@ -108,6 +110,8 @@ class NodeConfig(BaseModel):
             "audit_log",
             "release_queue",
             "answered_jobs",
+            "console_users",
+            "deid_report",
         ):
             fixed = rel(getattr(self, name))
             if fixed is not None:
@@ -155,6 +159,11 @@ class NodeConfig(BaseModel):
     def queue_dir(self) -> Path:
         """Where held results wait for release (default ``<name>-release-queue`` next to the config)."""
         return self.release_queue or self.base_dir / f"{self.name}-release-queue"
+
+    @property
+    def console_users_path(self) -> Path:
+        """The node console's accounts (default ``console-users.json`` next to the config)."""
+        return self.console_users or self.base_dir / "console-users.json"
 
     @property
     def answered_dir(self) -> Path:
