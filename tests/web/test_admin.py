@@ -95,6 +95,11 @@ def test_program_officer_may_not_post_admin_forms(
     assert r.status_code == 403
     assert _count(web_db, User) == users
     assert "Lee Student" in client.get("/admin/users?q=student").text  # reading is allowed
+    page = client.get(f"/admin/users/{world.users['student']}").text
+    assert (
+        "<td>University U</td><td>Student</td>" in page
+        and 'method="post"' not in page.split("<main")[1]
+    )
 
 
 # -- organisations and users ---------------------------------------------------------------

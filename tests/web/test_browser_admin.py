@@ -80,7 +80,7 @@ def test_admin_creates_a_user_who_signs_in(browser: Browser, hub: tuple[str, See
     url, _world = hub
     admin = browser.new_context(locale="en-GB", viewport=LAPTOP).new_page()
     _sign_in(admin, url, Seed.email("admin"), PASSWORD)
-    admin.get_by_role("link", name="Users", exact=True).click()
+    admin.get_by_role("navigation", name="Main").get_by_role("link", name="Users").click()
     expect(admin.get_by_role("heading", name="Create a user")).to_be_visible()
     admin.get_by_label("Name", exact=True).fill("Han Instructor")
     admin.get_by_label("Email", exact=True).fill("han@example.org")
@@ -103,6 +103,9 @@ def test_admin_creates_a_user_who_signs_in(browser: Browser, hub: tuple[str, See
     admin.goto(f"{url}/admin/users?lang=ko")
     expect(admin.get_by_role("cell", name="han@example.org")).to_be_visible()
     _shot(admin, "admin-users-ko")
+    admin.goto(f"{url}/admin/orgs?lang=en")
+    expect(admin.get_by_role("button", name="Make it a review board Ministry M")).to_be_visible()
+    _shot(admin, "admin-orgs-en")
     admin.context.close()
     newcomer.context.close()
 
