@@ -125,7 +125,23 @@ def study_parameters(form: dict[str, list[str]]) -> tuple[str, dict[str, Any]]:
     name = one(form, "study_name") or "web study"
     task = {"name": name[:200], "target_cohort": target, "outcome_cohort": outcome,
             "risk_window_start": start, "risk_window_end": end}  # fmt: skip
-    return "train", {"task": task, "model": {"kind": model}}
+    params: dict[str, Any] = {"task": task, "model": {"kind": model}}
+    if one(form, "dp_epsilon"):  # each node clips, noises and charges its privacy budget
+        if model != "mlp":
+            raise InvalidInput("dp_epsilon: differential privacy is for the MLP only")
+        params["dp"] = {"epsilon": _positive(form, "dp_epsilon"),
+                        "clip": _positive(form, "dp_clip", "1.0")}  # fmt: skip
+    return "train", params
+
+
+def _positive(form: dict[str, list[str]], name: str, default: str = "") -> float:
+    try:
+        value = float(one(form, name) or default)
+    except ValueError:
+        raise InvalidInput(f"{name}: a number") from None
+    if not 0 < value <= 1e6:
+        raise InvalidInput(f"{name}: a number above 0")
+    return value
 
 
 def _builder(
@@ -152,7 +168,7 @@ def _builder(
 DEFAULTS: dict[str, Any] = {
     "kind": "cohort_count", "cohort_name": "", "cohort_json": "", "outcome_name": "",
     "outcome_json": "", "tar_start": "1", "tar_end": "365", "model_kind": "logistic_l2",
-    "study_name": "", "dataset_ids": [],
+    "study_name": "", "dataset_ids": [], "dp_epsilon": "", "dp_clip": "1.0",
 }  # fmt: skip
 
 
