@@ -131,4 +131,20 @@ def test_custodian_previews_a_refused_publication(browser: Browser, hub: tuple[s
     expect(page.locator("#preview-persons")).to_have_text("1230")
     expect(page.get_by_role("button", name="Publish to the catalogue")).to_have_count(0)
     _shot(page, "publish-preview-refused-en")
+    # the same registry without a verdict, uploaded as a file: a warning, then published
+    unchecked = {**body, "quality_summary": {"checks_passed": 40}}
+    page.goto(f"{url}/datasets/publish")
+    page.get_by_label("Publication file (JSON)").set_input_files(
+        {"name": "registry.json", "mimeType": "application/json",
+         "buffer": json.dumps(unchecked).encode("utf-8")}
+    )  # fmt: skip
+    page.get_by_role("button", name="Preview").click()
+    expect(page.locator("#gate-verdict")).to_contain_text("No risk gate verdict")
+    _shot(page, "publish-preview-no-verdict-en")
+    page.get_by_role("button", name="Publish to the catalogue").click()
+    expect(page.get_by_role("heading", name="Hospital A stroke registry")).to_be_visible()
+    expect(page.locator("#gate-verdict")).to_have_text(
+        "No risk gate verdict was published with this dataset."
+    )
+    _shot(page, "publish-dataset-en")
     page.context.close()
