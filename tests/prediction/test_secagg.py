@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import math
+import pickle
 from pathlib import Path
 from typing import Any
 
@@ -147,7 +148,10 @@ def test_the_server_learns_the_sum_and_not_a_nodes_vector(world: dict[str, Any])
         for reply in replies.values():
             text = repr(reply.meta)
             assert "PRIVATE KEY" not in text
-    assert all(not state_path(c, _job_id(signed)).exists() for c in world["configs"].values())
+    for config in world["configs"].values():  # after unmasking a node keeps no secret
+        with state_path(config, _job_id(signed)).open("rb") as fh:
+            kept = pickle.load(fh)
+        assert set(kept) == {"round", "stage", "unmask_asked", "unmask_reply", "version"}
 
 
 def _job_id(signed: str) -> str:
@@ -221,7 +225,7 @@ def test_a_node_refuses_to_send_a_plain_vector_or_to_unmask_twice(world: dict[st
     assert ok["a"].status == "ok" and set(ok["a"].meta["b_shares"]) == set(names)
     again = exchange("sa_unmask", {"a": ({}, {"round": "r", "survivors": ["a", "b"],
                                                "dropped": ["c"]})})  # fmt: skip
-    assert again["a"].status == "refused" and "no secure round" in str(again["a"].reason)
+    assert again["a"].status == "refused" and "other survivors" in str(again["a"].reason)
 
 
 def test_secure_aggregation_is_refused_for_boosters() -> None:
@@ -260,6 +264,8 @@ def test_secure_newton_reaches_the_plain_fit(world: dict[str, Any]) -> None:
     assert secure.training["secure_aggregation"]["round_trips_per_round"] == 4
     newton = secure.training["rounds"]
     assert doc["combined"]["rounds"] == 1 + 4 * newton + 1  # setup, 4 per Newton round, evaluate
+    for config in world["configs"].values():  # the last round removed each node's secure state
+        assert not state_path(config, doc["job_id"]).exists()
 
 
 def test_secure_fedavg_matches_plain_fedavg(world: dict[str, Any]) -> None:
@@ -270,3 +276,33 @@ def test_secure_fedavg_matches_plain_fedavg(world: dict[str, Any]) -> None:
     for w_secure, w_plain in zip(secure.weights, plain.weights, strict=True):
         np.testing.assert_allclose(w_secure, w_plain, rtol=0, atol=1e-6)
     assert any(float(np.abs(w).max()) > 0.01 for w in secure.weights)
+
+
+def test_a_resent_step_gets_the_same_answer_and_a_changed_one_none(world: dict[str, Any]) -> None:
+    """A retrying server or a restarted node may resend a step: the node answers it again
+    identically, and refuses a changed request (a second vector under the same masks)."""
+    names = list(SITES)
+    signed = _job(world, {"model": {"kind": "logistic_l2"}, "secure_aggregation": True}, names)
+    exchange = in_process_exchange(signed, world["configs"])
+    keys = exchange("sa_keys", {n: ({}, {"round": "r"}) for n in names})
+    assert exchange("sa_keys", {"a": ({}, {"round": "r"})})["a"].meta == keys["a"].meta
+    peers = {n: {"index": i + 1, **keys[n].meta} for i, n in enumerate(names)}
+    ask = {"round": "r", "peers": peers, "threshold": 2}
+    shares = exchange("sa_shares", {n: ({}, dict(ask)) for n in names})
+    assert exchange("sa_shares", {"a": ({}, dict(ask))})["a"].meta == shares["a"].meta
+    fewer = {**ask, "peers": {n: peers[n] for n in ["a", "b"]}}
+    assert exchange("sa_shares", {"a": ({}, fewer)})["a"].status == "refused"
+    inbox = {n: {s: shares[s].meta["ciphertexts"][n] for s in names if s != n} for n in names}
+    asks = _newton_asks(names, np.zeros(IDS.size + 1))
+
+    def newton(node: str, beta: np.ndarray) -> RoundReply:
+        arrays = {**asks[node][0], "beta": beta}
+        meta = {"secagg": {"round": "r", "ciphertexts": inbox[node]}}
+        return exchange("newton", {node: (arrays, meta)})[node]
+
+    first = newton("a", np.zeros(IDS.size + 1))
+    again = newton("a", np.zeros(IDS.size + 1))
+    assert again.status == "ok" and np.array_equal(again.arrays["masked"], first.arrays["masked"])
+    other = newton("a", np.full(IDS.size + 1, 0.1))
+    assert other.status == "refused" and "same masks" in str(other.reason)
+    assert not other.arrays

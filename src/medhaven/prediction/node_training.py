@@ -317,6 +317,10 @@ def _round(config: NodeConfig, spec: JobSpec, p: TrainParams, stage: str, arrays
         policy = policy_of(config.min_cell_count, config.rounding)
         doc = evaluate(test.y, model.predict(test), groups=test.subgroups, policy=policy)
         cache_path(config, spec.job_id).unlink(missing_ok=True)  # the last round: rows go
+        if p.secure_aggregation:
+            from medhaven.prediction.secagg import state_path
+
+            state_path(config, spec.job_id).unlink(missing_ok=True)
         return RoundReply("ok", meta={"evaluation": doc})
     raise InvalidInput(f"train: unknown stage {stage[:40]!r}")
 

@@ -38,6 +38,8 @@ which is SecAgg): federations here have a handful of hospitals.
 from __future__ import annotations
 
 import base64
+import hashlib
+import json
 import math
 import os
 import pickle
@@ -153,6 +155,10 @@ def threshold_for(nodes: int) -> int:
     return max(2, nodes // 2 + 1)
 
 
+def _digest(doc: Any) -> str:
+    return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode("utf-8")).hexdigest()
+
+
 def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
@@ -201,12 +207,19 @@ def node_keys(
     round_id = str(meta.get("round", ""))
     if not round_id:
         raise SecAggRefused("sa_keys: no round id")
+    path = state_path(config, job_id)
+    try:  # a resent request (a retrying server, a restarted node): the same public keys
+        old = _load(path, round_id)
+        if "pk1" in old:
+            return {}, {"pk1": old["pk1"].decode("ascii"), "pk2": old["pk2"].decode("ascii")}
+    except SecAggRefused:
+        pass
     sk1, pk1 = generate_key_pairs()
     sk2, pk2 = generate_key_pairs()
     doc: dict[str, Any] = {"round": round_id, "stage": "keys", "sk1": private_key_to_bytes(sk1),
            "sk2": private_key_to_bytes(sk2), "pk1": public_key_to_bytes(pk1),
            "pk2": public_key_to_bytes(pk2), "b": secrets.token_bytes(32)}  # fmt: skip
-    _save(state_path(config, job_id), doc)
+    _save(path, doc)
     return {}, {"pk1": doc["pk1"].decode("ascii"), "pk2": doc["pk2"].decode("ascii")}
 
 
@@ -215,8 +228,11 @@ def node_shares(config: NodeConfig, job_id: str, me: str,
     """``sa_shares``: check the relayed keys, answer each peer's encrypted share pair."""
     path = state_path(config, job_id)
     doc = _load(path, str(meta.get("round", "")))
-    if doc["stage"] != "keys":
-        raise SecAggRefused("sa_shares: this round's shares were already made")
+    asked = _digest(meta)
+    if doc["stage"] != "keys":  # a resend gets the same answer; a changed request none
+        if doc.get("shares_asked") == asked:
+            return {}, dict(doc["shares_reply"])
+        raise SecAggRefused("sa_shares: this round's shares were already made for other peers")
     peers = meta.get("peers")
     if not isinstance(peers, dict) or me not in peers:
         raise SecAggRefused("sa_shares: the peer list does not name this node")
@@ -243,9 +259,11 @@ def node_shares(config: NodeConfig, job_id: str, me: str,
         key = _pair_seed(doc["sk2"], str(peers[peer]["pk2"]).encode("ascii"))
         out[peer] = _b64(encrypt(key, plain))
     pubs = {str(n): (str(v["pk1"]), str(v["pk2"])) for n, v in peers.items()}
+    reply = {"ciphertexts": out}
     _save(path, {**doc, "stage": "shares", "index": index, "threshold": t, "pubs": pubs,
-                 "held": {me: own_share}})  # fmt: skip
-    return {}, {"ciphertexts": out}
+                 "held": {me: own_share}, "shares_asked": asked,
+                 "shares_reply": reply})  # fmt: skip
+    return {}, reply
 
 
 def node_mask(config: NodeConfig, job_id: str, me: str, meta: dict[str, Any],
@@ -259,8 +277,16 @@ def node_mask(config: NodeConfig, job_id: str, me: str, meta: dict[str, Any],
         raise SecAggRefused("this job requires secure aggregation: no secure round was opened")
     path = state_path(config, job_id)
     doc = _load(path, str(sa.get("round", "")))
-    if doc["stage"] != "shares":
-        raise SecAggRefused("this secure round's vector was already sent")
+    asked = _digest({"secagg": sa, "vector": {k: np.asarray(v).tolist() for k, v in arrays.items()},
+                     "weighted": weighted})  # fmt: skip
+    if doc["stage"] != "shares":  # the same vector again: the same masked reply, never a new one
+        if doc.get("mask_asked") == asked and "mask_reply" in doc:
+            masked, out = doc["mask_reply"]
+            return {"masked": np.array(masked, dtype=np.uint64)}, dict(out)
+        raise SecAggRefused(
+            "this secure round's vector was already sent (a second vector under the same masks "
+            "would reveal the difference)"
+        )
     index: dict[str, int] = doc["index"]
     held = dict(doc["held"])
     ciphertexts = sa.get("ciphertexts")
@@ -299,8 +325,10 @@ def node_mask(config: NodeConfig, job_id: str, me: str, meta: dict[str, Any],
             continue
         mask = prg(_pair_seed(doc["sk1"], doc["pubs"][peer][0].encode("ascii")), label, ring.size)
         ring = ring + mask if index[me] < index[peer] else ring - mask
-    _save(path, {**doc, "stage": "masked", "held": held})
-    return {"masked": ring}, {"layout": layout, "weighted": weighted}
+    out = {"layout": layout, "weighted": weighted}
+    _save(path, {**doc, "stage": "masked", "held": held, "mask_asked": asked,
+                 "mask_reply": (ring, out)})  # fmt: skip
+    return {"masked": ring}, out
 
 
 def node_unmask(config: NodeConfig, job_id: str, me: str,
@@ -308,6 +336,11 @@ def node_unmask(config: NodeConfig, job_id: str, me: str,
     """``sa_unmask``: shares of the survivors' self-mask seeds and of the dropped nodes' mask keys."""
     path = state_path(config, job_id)
     doc = _load(path, str(meta.get("round", "")))
+    asked = _digest(meta)
+    if doc["stage"] == "unmasked":  # a resend: the same shares again; other sets: none
+        if doc.get("unmask_asked") == asked:
+            return {}, dict(doc["unmask_reply"])
+        raise SecAggRefused("sa_unmask: this round was already unmasked for other survivors")
     if doc["stage"] != "masked":
         raise SecAggRefused("sa_unmask: this node sent no masked vector in this round")
     survivors = [str(s) for s in meta.get("survivors", [])]
@@ -321,7 +354,6 @@ def node_unmask(config: NodeConfig, job_id: str, me: str,
         raise SecAggRefused("sa_unmask: a node that shared keys is neither survivor nor dropped")
     if len(survivors) < max(2, int(doc["threshold"])):
         raise SecAggRefused(f"sa_unmask: {len(survivors)} survivors, below the threshold")
-    path.unlink(missing_ok=True)  # one unmask per round: the secrets go now
     b_out, sk_out = {}, {}
     for v in survivors:
         _i, _j, b_share, _sk = share_keys_plaintext_separate(held[v])
@@ -329,7 +361,11 @@ def node_unmask(config: NodeConfig, job_id: str, me: str,
     for d in dropped:
         _i, _j, _b, sk_share = share_keys_plaintext_separate(held[d])
         sk_out[d] = _b64(sk_share)
-    return {}, {"b_shares": b_out, "sk_shares": sk_out}
+    reply = {"b_shares": b_out, "sk_shares": sk_out}
+    # one unmask per round: the keys, seed and held shares go now; only the answer stays
+    _save(path, {"round": doc["round"], "stage": "unmasked", "unmask_asked": asked,
+                 "unmask_reply": reply})  # fmt: skip
+    return {}, reply
 
 
 def node_stage(config: NodeConfig, job_id: str, stage: str, meta: dict[str, Any]) -> RoundReply:
