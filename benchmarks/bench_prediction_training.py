@@ -13,6 +13,9 @@ models are trained on the training rows and scored on all test rows together.
   federated = FedProx (mu 0.01), 20 rounds of one local epoch.
 * LightGBM: pooled = one booster on the concatenated rows; federated =
   bagging of per-site boosters, each under a minimum cell count of 10.
+* XGBoost (the kind's defaults): pooled = one booster on the concatenated
+  rows; federated = cyclic (Flower's ``FedXgbCyclic``: the sites take turns,
+  5 trees each), both under a minimum cell count of 10 on every leaf.
 
 Federated training runs its sites one after another in one process (no
 transport), so its wall time is the sum of the sites' work plus the
@@ -37,6 +40,7 @@ from medhaven.cdm.store import open_store
 from medhaven.prediction.data import PredictionData
 from medhaven.prediction.features import extract_features
 from medhaven.prediction.federated import LocalConfig, fit_bagged, fit_fedavg, fit_newton
+from medhaven.prediction.federated_xgb import TREES_PER_TURN, fit_federated
 from medhaven.prediction.models import ModelSpec, TrainedModel, fit
 from medhaven.prediction.population import study_population
 from medhaven.prediction.task import parse_task
@@ -103,6 +107,11 @@ def run(scale: float) -> list[Result]:
                         min_cell_count=10),
             lambda: fit_bagged(ModelSpec(kind="lightgbm", hyperparameters=trees), train,
                                min_cell_count=10), "bagging",
+        ),
+        "XGBoost": (
+            lambda: fit(ModelSpec(kind="xgboost"), pooled, min_cell_count=10),
+            lambda: fit_federated(ModelSpec(kind="xgboost"), train, mode="cyclic",
+                                  trees_per_turn=TREES_PER_TURN, min_cell_count=10), "cyclic",
         ),
     }  # fmt: skip
     note = (f"3 hospitals x {persons} persons; {pooled.rows} training rows, "

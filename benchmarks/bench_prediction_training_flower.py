@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from benchmarks.result import Result
 
-MODELS = ("logistic_l2", "mlp", "lightgbm")
+MODELS = ("logistic_l2", "mlp", "lightgbm", "xgboost")
 
 
 def run(scale: float) -> list[Result]:

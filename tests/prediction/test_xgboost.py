@@ -224,3 +224,18 @@ def test_a_node_whose_trees_cannot_pass_refuses_audited_and_the_others_go_on(
     failed = run_training(failed_job, in_process_exchange(failed_job, configs), min_nodes=3,
                           transport="in_process")  # fmt: skip
     assert failed["status"] == "failed" and "cyclic turn 3" in failed["reason"]
+
+
+def test_compare_refuses_a_bad_model_in_the_list_before_training_any() -> None:
+    from typer.testing import CliRunner
+
+    from medhaven.cli.main import app
+
+    result = CliRunner().invoke(app, ["study", "compare", "--persons", "100", "--model",
+                                      "xgboost,logistic_l1", "--json"])  # fmt: skip
+    assert result.exit_code != 0 and isinstance(result.exception, InvalidInput)
+    assert "logistic_l1 has no federated path" in result.exception.message
+    result = CliRunner().invoke(app, ["study", "compare", "--model", "xgboost", "--model",
+                                      "mlp", "--xgb-mode", "ring"])  # fmt: skip
+    assert isinstance(result.exception, InvalidInput)
+    assert "cyclic or bagging" in result.exception.message

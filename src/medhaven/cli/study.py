@@ -98,7 +98,14 @@ def compare_cmd(
     hospitals: int = typer.Option(3, "--hospitals", help="How many hospitals to generate."),
     persons: int = typer.Option(5000, "--persons", help="Persons per generated hospital."),
     seed: int = typer.Option(1, "--seed", help="Generator, split and model seed."),
-    model: str = typer.Option("logistic_l2", "--model", help="logistic_l2, mlp or lightgbm."),
+    model: list[str] = typer.Option(
+        ["logistic_l2"],
+        "--model",
+        help="logistic_l2, mlp, lightgbm or xgboost; repeat or comma-separate for several.",
+    ),
+    xgb_mode: str = typer.Option(
+        "cyclic", "--xgb-mode", help="xgboost: cyclic (nodes take turns) or bagging."
+    ),
     transport: str = typer.Option(
         "flower", "--transport", help="flower (real processes on loopback) or in_process."
     ),
@@ -107,16 +114,33 @@ def compare_cmd(
 ) -> None:
     """Generate hospitals and compare local-only, federated and pooled training on a common
     held-out test set (every hospital's test part together)."""
-    from medhaven.prediction.compare import KEYS, compare
+    from medhaven.errors import InvalidInput
+    from medhaven.prediction.compare import check_model, compare
 
+    models = [m.strip() for item in model for m in item.split(",") if m.strip()]
+    for m in models:
+        check_model(m)
+    if xgb_mode not in ("cyclic", "bagging"):
+        raise InvalidInput("--xgb-mode: cyclic or bagging")
+    docs = []
+    for m in models:
+        extra = {"xgb_mode": xgb_mode} if m == "xgboost" else None
+        if as_json:
+            docs.append(compare(hospitals=hospitals, persons=persons, seed=seed, model=m,
+                                transport=transport, l2=l2, federated=extra))  # fmt: skip
+            continue
+        with console.status(f"generating {hospitals} hospitals and training {m} three ways"):
+            doc = compare(hospitals=hospitals, persons=persons, seed=seed, model=m,
+                          transport=transport, l2=l2, federated=extra)  # fmt: skip
+        _show_compare(doc)
     if as_json:
-        doc = compare(hospitals=hospitals, persons=persons, seed=seed, model=model,
-                      transport=transport, l2=l2)  # fmt: skip
-        print_json(doc)
-        return
-    with console.status(f"generating {hospitals} hospitals and training {model} three ways"):
-        doc = compare(hospitals=hospitals, persons=persons, seed=seed, model=model,
-                      transport=transport, l2=l2)  # fmt: skip
+        print_json(docs[0] if len(docs) == 1 else {"comparisons": docs})
+
+
+def _show_compare(doc: dict[str, Any]) -> None:
+    from medhaven.prediction.compare import KEYS
+
+    model, hospitals = doc["model"], doc["hospitals"]
     view = Table("training", "AUROC", "AUPRC", "Brier", "cal. slope", "seconds",
                  title=f"{model} on {hospitals} generated hospitals ({doc['test_persons']} "
                  "test persons)")  # fmt: skip

@@ -14,7 +14,10 @@ test part together, and every model below is evaluated on it:
   deployment (:mod:`.node_training`): over real Flower processes on loopback
   (a SuperLink and one SuperNode per hospital, ``"transport": "flower"``), or
   in this process (``"transport": "in_process"``); logistic_l2 is trained by
-  Newton steps, mlp by FedAvg, lightgbm by bagging;
+  Newton steps, mlp by FedAvg, lightgbm by bagging, xgboost cyclic or
+  bagging as Flower's XGBoost strategies (the nodes enforce a minimum cell
+  count of 5 on every leaf; local and pooled xgboost are trained under the
+  same minimum, so all three share the hyperparameters);
 * ``pooled``: every training part concatenated, trained in one place with
   :func:`~.models.fit` (a simulation only: the point of federation is that
   nobody can do this).
@@ -49,6 +52,8 @@ DEMO_TASK: dict[str, Any] = {"name": "hf-1y-in-hypertension",
                              "risk_window_start": 1, "risk_window_end": 365}  # fmt: skip
 KEYS = ("auroc", "auprc", "brier", "calibration_slope")
 SIMULATION_POLICY = DisclosurePolicy(min_cell_count=1)  # everything here stays on this machine
+MIN_CELL = 5  # each generated node's minimum cell count
+COMPARED = ("logistic_l2", "mlp", "lightgbm", "xgboost")
 
 
 def _metrics(model: TrainedModel, test: PredictionData) -> dict[str, Any]:
@@ -81,7 +86,7 @@ def _federated(root: Path, names: list[str], params: dict[str, Any], *, transpor
     from medhaven.prediction.node_training import in_process_exchange, run_training
 
     private, public = generate_hub_keypair(work / "hub-key")
-    configs = _node_configs(root, public, names, min_cell=5)
+    configs = _node_configs(root, public, names, min_cell=MIN_CELL)
     now = dt.datetime.now(dt.UTC)
     spec = JobSpec(job_id=f"compare-{uuid.uuid4().hex[:12]}", project="compare",
                    grant_id="compare", kind="train", parameters=params, targets=names,
@@ -114,10 +119,25 @@ def _federated(root: Path, names: list[str], params: dict[str, Any], *, transpor
     return doc, setup
 
 
+def check_model(model: str) -> None:
+    """Refuse a model kind that ``study compare`` cannot train three ways."""
+    if model == "logistic_l1":
+        raise InvalidInput("--model: logistic_l1 has no federated path (use logistic_l2)")
+    if model not in COMPARED:
+        raise InvalidInput(f"--model: {model[:40]!r} is not one of {', '.join(COMPARED)}")
+
+
 def compare(*, hospitals: int, persons: int, seed: int, model: str = "logistic_l2",
             transport: str = "flower", test_fraction: float = 0.25, l2: float = 1.0,
-            rounds: int | None = None, work: Path | None = None) -> dict[str, Any]:  # fmt: skip
-    """Generate the hospitals, train local/federated/pooled, evaluate on the common test set."""
+            rounds: int | None = None, work: Path | None = None,
+            hyperparameters: dict[str, Any] | None = None,
+            federated: dict[str, Any] | None = None) -> dict[str, Any]:  # fmt: skip
+    """Generate the hospitals, train local/federated/pooled, evaluate on the common test set.
+
+    ``hyperparameters`` (the model's, the same for the three trainings) and
+    ``federated`` (more ``train`` job parameters: ``local_epochs``, ``mu``,
+    ``xgb_mode`` ...) override the defaults.
+    """
     from medhaven.prediction.study import split, stack
     from medhaven.prediction.task import parse_task
     from medhaven.synth.writer import CDM_FILE, write_hospitals
@@ -126,13 +146,12 @@ def compare(*, hospitals: int, persons: int, seed: int, model: str = "logistic_l
         raise InvalidInput("--hospitals: a comparison needs at least 2 hospitals")
     if transport not in ("flower", "in_process"):
         raise InvalidInput("--transport: flower or in_process")
-    if model == "logistic_l1":
-        raise InvalidInput("--model: logistic_l1 has no federated path (use logistic_l2)")
-    if model not in ("logistic_l2", "mlp", "lightgbm"):
-        raise InvalidInput("--model: logistic_l2, mlp or lightgbm")
+    check_model(model)
     if persons < 1:
         raise InvalidInput("--persons: at least 1")
-    spec = ModelSpec(kind=model, seed=seed)  # type: ignore[arg-type]
+    spec = ModelSpec(kind=model, seed=seed, hyperparameters=hyperparameters or {})  # type: ignore[arg-type]
+    spec.resolved()  # bad hyperparameters refused before anything is generated
+    min_cell = MIN_CELL if model == "xgboost" else None
     with tempfile.TemporaryDirectory(prefix="medhaven-compare-") as tmp:
         base = work or Path(tmp)
         t0 = time.perf_counter()
@@ -159,7 +178,7 @@ def compare(*, hospitals: int, persons: int, seed: int, model: str = "logistic_l
         local_s = 0.0
         for part in trains:
             t0 = time.perf_counter()
-            m = fit(spec, part)
+            m = fit(spec, part, min_cell_count=min_cell)
             local_s += time.perf_counter() - t0
             local_sites[part.site] = {**_metrics(m, test), "train_persons": part.rows}
         local: dict[str, Any] = {k: _mean([s[k] for s in local_sites.values()]) for k in KEYS}
@@ -167,17 +186,20 @@ def compare(*, hospitals: int, persons: int, seed: int, model: str = "logistic_l
                      headline="mean over the hospitals' own models")  # fmt: skip
         # pooled
         t0 = time.perf_counter()
-        pooled_model = fit(spec, pooled_train)
+        pooled_model = fit(spec, pooled_train, min_cell_count=min_cell)
         pooled = {**_metrics(pooled_model, test), "wall_seconds":
                   round(time.perf_counter() - t0, 3), "train_persons": pooled_train.rows}  # fmt: skip
         # federated
-        params: dict[str, Any] = {"task": DEMO_TASK, "model": {"kind": model, "seed": seed},
+        params: dict[str, Any] = {"task": DEMO_TASK,
+                                  "model": {"kind": model, "seed": seed,
+                                            "hyperparameters": hyperparameters or {}},
                                   "test_fraction": test_fraction, "seed": seed, "l2": l2,
                                   "min_patients": 20}  # fmt: skip
         if rounds is not None:
             params["rounds"] = rounds
         elif model == "mlp":
             params["rounds"] = 10
+        params.update(federated or {})
         doc, setup_s = _federated(base / "h", names, params, transport=transport,
                                   work=base / "fed")  # fmt: skip
         if not doc.get("combined"):
@@ -208,4 +230,4 @@ def _mean(values: list[Any]) -> float | None:
     return round(float(np.mean(nums)), 6) if nums else None
 
 
-__all__ = ["DEMO_TASK", "compare"]
+__all__ = ["COMPARED", "DEMO_TASK", "check_model", "compare"]

@@ -7,7 +7,8 @@ leaf holds at least the node's minimum cell count of training rows
 (counted exactly, :func:`~.release.check_trees_release`).
 
 * ``cyclic`` (Flower's ``FedXgbCyclic``): the nodes take turns; at its turn a
-  node adds ``local_epochs`` trees (Flower's ``num_local_round``) to the
+  node adds ``local_epochs`` trees (Flower's ``num_local_round``; 5 unless
+  the job says) to the
   global booster; turns go round the nodes until the model holds
   ``n_estimators`` trees. With one node this is local XGBoost.
 * ``bagging`` (Flower's ``FedXgbBagging``): each round every node boosts one
@@ -31,6 +32,15 @@ from medhaven.prediction.data import PredictionData
 
 if TYPE_CHECKING:
     from medhaven.prediction.node_training import Arrays, Exchange, RoundReply, TrainParams
+
+
+#: Trees a node adds at its cyclic turn unless the job sets ``local_epochs``.
+TREES_PER_TURN = 5
+
+
+def trees_per_turn(p: TrainParams) -> int:
+    """``local_epochs`` when the job sets it, else :data:`TREES_PER_TURN`."""
+    return p.local_epochs if "local_epochs" in p.model_fields_set else TREES_PER_TURN
 
 
 def site_trees(p: TrainParams, data: PredictionData, arrays: Arrays, meta: dict[str, Any], *,
@@ -77,7 +87,7 @@ def drive(p: TrainParams, active: list[str], base: Arrays, exchange: Exchange,
     trips = 0
     mode = p.xgb_mode
     if mode == "cyclic":
-        per_turn = p.local_epochs
+        per_turn = trees_per_turn(p)
         turn = 0
         while not model or xgb.n_trees(model) < total:  # a refused turn adds nothing: go on
             node = active[turn % len(active)]
@@ -151,4 +161,4 @@ def fit_federated(spec: Any, sites: list[PredictionData], *, mode: str = "cyclic
                                   "transport": "none"})  # fmt: skip
 
 
-__all__ = ["drive", "fit_federated", "site_trees"]
+__all__ = ["TREES_PER_TURN", "drive", "fit_federated", "site_trees", "trees_per_turn"]

@@ -29,9 +29,11 @@ from medhaven.errors import Forbidden, InvalidInput
 
 Array = npt.NDArray[np.float64]
 
-#: Defaults of the ``xgboost`` kind (a spec may override any of these).
-XGB_DEFAULTS: dict[str, Any] = {"n_estimators": 200, "learning_rate": 0.1, "max_depth": 3,
-                                "min_child_weight": 1.0, "reg_lambda": 1.0, "subsample": 1.0,
+#: Defaults of the ``xgboost`` kind (a spec may override any of these). Shallow and few trees:
+#: on the generated hospitals (tens of outcomes) 200 trees of depth 3 overfit (pooled AUROC
+#: 0.68-0.82 against 0.83 with these).
+XGB_DEFAULTS: dict[str, Any] = {"n_estimators": 50, "learning_rate": 0.1, "max_depth": 2,
+                                "min_child_weight": 2.0, "reg_lambda": 1.0, "subsample": 1.0,
                                 "colsample_bytree": 1.0, "max_bin": 256, "base_score": 0.5,
                                 "num_threads": 1}  # fmt: skip
 _UNIT = ("subsample", "colsample_bytree")
