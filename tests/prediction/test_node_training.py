@@ -164,8 +164,8 @@ def test_mlp_and_trees_train_across_nodes(world: dict[str, Any], kind: str) -> N
 
 
 def test_parameters_are_checked_before_signing() -> None:
-    with pytest.raises(InvalidInput, match="logistic_l1 has no federated path"):
-        check_parameters("train", {"task": TASK, "model": {"kind": "logistic_l1"}})
+    with pytest.raises(InvalidInput, match=r"parameters\.l1: Input should be greater"):
+        check_parameters("train", {"task": TASK, "model": {"kind": "logistic_l1"}, "l1": -1})
     with pytest.raises(InvalidInput, match=r"parameters\.epochs"):
         check_parameters("train", {"task": TASK, "model": {"kind": "mlp"}, "epochs": 3})
     with pytest.raises(InvalidInput, match="no sha256"):

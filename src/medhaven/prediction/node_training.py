@@ -100,6 +100,7 @@ class TrainParams(_Params):
     test_fraction: float = Field(default=0.25, gt=0.0, lt=1.0)
     seed: int = 1
     l2: float = Field(default=1.0, ge=0.0)
+    l1: float = Field(default=1.0, ge=0.0)  # logistic_l1: maximise loglik - l1 * ||beta||_1
     tol: float = Field(default=1e-8, gt=0.0)
     local_epochs: int = Field(default=1, ge=1, le=100)
     mu: float = Field(default=0.0, ge=0.0)
@@ -127,11 +128,6 @@ def parse_params(model: type[_Params], spec: JobSpec) -> Any:
 
 def check_train_params(p: TrainParams) -> None:
     """Refuse a model kind that has no federated path here."""
-    if p.model.kind == "logistic_l1":
-        raise InvalidInput(
-            "train job: parameters.model.kind: logistic_l1 has no federated path "
-            "(use logistic_l2: Newton steps reach the pooled fit)"
-        )
     if p.dp is not None and p.model.kind != "mlp":
         raise InvalidInput(
             f"train job: parameters.dp: differential privacy is for mlp (FedAvg) training only, "
@@ -282,7 +278,7 @@ def _round(config: NodeConfig, spec: JobSpec, p: TrainParams, stage: str, arrays
     if stage == "setup":
         return _setup(config, spec, p)
     if stage == "newton":
-        if p.model.kind != "logistic_l2":
+        if p.model.kind not in ("logistic_l2", "logistic_l1"):
             raise InvalidInput(f"train: stage newton is not for a {p.model.kind} model")
         data = _aligned(config, spec.job_id, p, arrays)
         stats = fed.newton_site(data, np.asarray(arrays["beta"], dtype=np.float64),
@@ -530,7 +526,9 @@ def drive_training(p: TrainParams, targets: list[str], exchange: Exchange, *,
     weights: list[Array] = []
     boosters: list[str] = []
     hp: dict[str, Any]
-    if kind == "logistic_l2":
+    if kind in ("logistic_l2", "logistic_l1"):
+        from medhaven.prediction.federated_l1 import l1_penalty, prox_newton_step
+
         beta = np.zeros(ids.size + 1)
         history: list[float] = []
         converged = False
@@ -546,7 +544,10 @@ def drive_training(p: TrainParams, targets: list[str], exchange: Exchange, *,
                 return short(f"in Newton round {rounds - 1}")
             stats = ([fed.NewtonStats.from_arrays(summed)] if summed is not None
                      else [fed.NewtonStats.from_arrays(state[n].arrays) for n in active])  # fmt: skip
-            new, loglik = fed.newton_aggregate(stats, beta, l2=p.l2)
+            if kind == "logistic_l1":  # proximal Newton: the pooled lasso fit
+                new, loglik = prox_newton_step(stats, beta, penalty=l1_penalty(p.l1, scale))
+            else:
+                new, loglik = fed.newton_aggregate(stats, beta, l2=p.l2)
             history.append(loglik)
             step = float(np.max(np.abs(new - beta)))
             beta = new
@@ -557,7 +558,10 @@ def drive_training(p: TrainParams, targets: list[str], exchange: Exchange, *,
                 break
         weights = unscale_weights([beta[1:].reshape(-1, 1), beta[:1].copy()], scale)
         hp = {"l2": p.l2, "max_rounds": p.rounds, "tol": p.tol}
-        training.update(mode="newton", rounds=rounds - 1, converged=converged, loglik=history)
+        mode = "newton"
+        if kind == "logistic_l1":
+            hp, mode = {"l1": p.l1, "max_rounds": p.rounds, "tol": p.tol}, "proximal_newton"
+        training.update(mode=mode, rounds=rounds - 1, converged=converged, loglik=history)
     elif kind == "mlp":
         resolved = p.model.resolved()
         hidden = tuple(int(h) for h in resolved["hidden_layer_sizes"])
