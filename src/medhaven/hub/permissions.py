@@ -26,6 +26,7 @@ C, RV, R, IN, P, A = (
 )
 PROJECT_LEADS = frozenset({R, IN})
 OVERSIGHT = frozenset({RV, C, P, A})
+COURSE_PEOPLE = frozenset({IN, R, Role.STUDENT})  # a teaching assistant holds one of these
 
 V1 = "/api/v1"
 PERMISSIONS: dict[str, frozenset[Role]] = {
@@ -67,6 +68,24 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     f"GET {V1}/jobs/{{job_id}}/result": EVERYONE,
     f"POST {V1}/jobs/{{job_id}}/cancel": PROJECT_LEADS | {Role.STUDENT},  # members only
     f"POST {V1}/jobs/{{job_id}}/collect": PROJECT_LEADS | {Role.STUDENT},  # members only
+    # courses (issue 9): object-level rules (course staff, own attempts) are in the service
+    f"GET {V1}/courses": EVERYONE,
+    f"POST {V1}/courses": frozenset({IN}),
+    f"GET {V1}/courses/{{course_id}}": EVERYONE,
+    f"POST {V1}/courses/{{course_id}}/close": frozenset({IN}),
+    f"GET {V1}/courses/{{course_id}}/members": EVERYONE,
+    f"POST {V1}/courses/{{course_id}}/members": COURSE_PEOPLE,  # instructor or TA of it
+    f"GET {V1}/courses/{{course_id}}/datasets": EVERYONE,
+    f"POST {V1}/courses/{{course_id}}/datasets": frozenset({IN}),
+    f"GET {V1}/courses/{{course_id}}/labs": EVERYONE,
+    f"POST {V1}/courses/{{course_id}}/labs": COURSE_PEOPLE,  # instructor or TA of it
+    f"GET {V1}/courses/{{course_id}}/labs/{{lab_id}}/attempts": EVERYONE,
+    f"POST {V1}/courses/{{course_id}}/labs/{{lab_id}}/attempts": frozenset({Role.STUDENT}),
+    f"GET {V1}/courses/{{course_id}}/progress": EVERYONE,
+    f"GET {V1}/courses/{{course_id}}/progress.csv": EVERYONE,
+    f"POST {V1}/courses/{{course_id}}/recheck": EVERYONE,
+    f"GET {V1}/courses/{{course_id}}/certificate": frozenset({Role.STUDENT}),
+    f"GET {V1}/certificates/verify": EVERYONE,
     f"GET {V1}/audit": frozenset({P, A}),  # program officers oversee the programme's log
     f"GET {V1}/audit/verify": frozenset({P, A}),
 }

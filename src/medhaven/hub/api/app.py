@@ -19,6 +19,7 @@ from medhaven.federation.network import NetworkDispatcher
 from medhaven.hub.api import (
     audit_routes,
     auth,
+    courses,
     datasets,
     grants,
     jobs,
@@ -165,7 +166,8 @@ def create_app(config: HubConfig, *, database: Database | None = None) -> FastAP
         limiter=LoginLimiter(attempts=config.login_attempts_per_minute),
         jobs=_job_runner(config, db),
     )
-    for module in (auth, users, datasets, projects, requests, grants, jobs, audit_routes):
+    for module in (auth, users, datasets, projects, requests, grants, jobs, audit_routes,
+                   courses):  # fmt: skip
         # each router carries the full /api/v1 prefix itself, so the matched route's path is
         # the complete template the permission table is keyed by
         app.include_router(module.router, dependencies=[Depends(authorize)])
