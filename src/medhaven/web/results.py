@@ -16,10 +16,11 @@ from markupsafe import Markup, escape
 
 from medhaven.federation.combine import sum_cell
 from medhaven.web.i18n import Translate
+from medhaven.web.render import N_
 
 NOT_LISTED = "—"
-WIDTH = 620
-LABEL_W = 200
+WIDTH = 680
+LABEL_W = 250
 VALUE_W = 110
 ROW_H = 22
 MAX_BARS = 40
@@ -47,7 +48,9 @@ def bar_chart(bars: Sequence[Bar], *, title: str) -> Markup:
     bars = list(bars)[:MAX_BARS]
     tops = [b.ci[1] if b.ci else (b.value or 0.0) for b in bars]
     top = max([*tops, 0.0]) or 1.0
-    area = WIDTH - LABEL_W - VALUE_W
+    # room for the longest value text (about 7 px a character at 12 px) right of the bars
+    value_w = max([VALUE_W, *(int(7 * len(b.display)) + 12 for b in bars)])
+    area = WIDTH - LABEL_W - value_w
     height = ROW_H * len(bars) + 30
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="bars" role="img" '
@@ -59,7 +62,7 @@ def bar_chart(bars: Sequence[Bar], *, title: str) -> Markup:
     for i, b in enumerate(bars):
         y = 24 + i * ROW_H
         mid = y + ROW_H / 2 + 4
-        label = b.label if len(b.label) <= 30 else b.label[:29] + "…"
+        label = b.label if len(b.label) <= 36 else b.label[:35] + "…"
         parts.append(
             f'<text x="{LABEL_W - 6}" y="{mid:.1f}" text-anchor="end">{escape(label)}</text>'
         )
@@ -265,10 +268,31 @@ def _rate(row: Mapping[str, Any]) -> tuple[float | None, tuple[float, float] | N
     return rate, poisson_ci(int(o), y)
 
 
-def _fmt_rate(rate: float | None, ci: tuple[float, float] | None, _: Translate) -> tuple[str, str]:
-    if rate is None:
-        return _("withheld"), NOT_LISTED
+def _fmt_rate(
+    rate: float | None, ci: tuple[float, float] | None, _: Translate, *, hidden: bool
+) -> tuple[str, str]:
+    if rate is None:  # withheld when its figures are hidden or bounds; none without person-years
+        return (_("withheld") if hidden else NOT_LISTED), NOT_LISTED
     return f"{rate:.2f}", NOT_LISTED if ci is None else f"{ci[0]:.2f}–{ci[1]:.2f}"
+
+
+#: incidence strata names (as the analytics name them) → msgid
+STRATA = {
+    "overall": N_("overall"),
+    "age_group": N_("age group"),
+    "sex": N_("sex"),
+    "calendar_year": N_("calendar year"),
+}
+
+
+def _incidence_row(r: Mapping[str, Any], _: Translate, *, hidden: bool) -> dict[str, Any]:
+    rate, ci = _rate(r)
+    shown_rate, shown_ci = _fmt_rate(rate, ci, _, hidden=hidden)
+    return {"label": str(r.get("label")), "persons": _display(r.get("persons")),
+            "outcomes": _display(r.get("outcomes")),
+            "person_years": _display(r.get("person_years")), "rate": shown_rate,
+            "ci": shown_ci, "partial": bool(r.get("partial")), "total": bool(r.get("total")),
+            "value": rate, "interval": ci}  # fmt: skip
 
 
 def incidence_view(result: Mapping[str, Any], _: Translate) -> dict[str, Any]:
@@ -280,35 +304,25 @@ def incidence_view(result: Mapping[str, Any], _: Translate) -> dict[str, Any]:
     assert isinstance(per_node_docs, dict)
     strata: list[dict[str, Any]] = []
     for stratum in combined.get("strata", []):
-        rows, bars = [], []
-        for r in stratum.get("rows", []):
-            rate, ci = _rate(r)
-            shown_rate, shown_ci = _fmt_rate(rate, ci, _)
-            label = str(r.get("label"))
-            rows.append({"label": label, "persons": _display(r.get("persons")),
-                         "outcomes": _display(r.get("outcomes")),
-                         "person_years": _display(r.get("person_years")), "rate": shown_rate,
-                         "ci": shown_ci, "partial": bool(r.get("partial")),
-                         "total": bool(r.get("total"))})  # fmt: skip
-            if not r.get("total"):
-                bars.append(Bar(label, rate, shown_rate if ci is None else
-                                f"{shown_rate} ({shown_ci})", ci=ci))  # fmt: skip
+        rows = [_incidence_row(r, _, hidden=bool(r.get("partial")))
+                for r in stratum.get("rows", [])]  # fmt: skip
+        bars = [Bar(r["label"], r["value"], r["rate"] if r["interval"] is None
+                    else f"{r['rate']} ({r['ci']})", ci=r["interval"])
+                for r in rows if not r["total"]]  # fmt: skip
         name = str(stratum.get("name"))
-        strata.append({"name": name, "rows": rows,
-                       "chart": bar_chart(bars, title=_("Rate per 1,000 person-years by {name}", name=name))
-                       if len(bars) > 1 else None})  # fmt: skip
+        title = _(STRATA.get(name, name))
+        chart = None
+        if len(bars) > 1 and any(b.value is not None for b in bars):
+            chart = bar_chart(bars, title=_("Rate per 1,000 person-years by {name}", name=title))
+        strata.append({"name": name, "title": title, "rows": rows, "chart": chart})
     node_tables = []
     for node in sorted(per_node_docs):
         doc = per_node_docs[node]
         overall = next((s for s in doc.get("strata", []) if s.get("name") == "overall"), None)
         rows = []
         for r in (overall or {}).get("rows", []):
-            rate, ci = _rate(r)
-            shown_rate, shown_ci = _fmt_rate(rate, ci, _)
-            rows.append({"label": str(r.get("label")), "persons": _display(r.get("persons")),
-                         "outcomes": _display(r.get("outcomes")),
-                         "person_years": _display(r.get("person_years")),
-                         "rate": shown_rate, "ci": shown_ci})  # fmt: skip
+            hidden = any(r.get(k) is None for k in ("persons", "outcomes", "person_years"))
+            rows.append(_incidence_row(r, _, hidden=hidden))
         node_tables.append({"node": node, "rows": rows})
     return {"strata": strata, "nodes": node_tables, "complete": bool(combined.get("complete")),
             "target": combined.get("target"), "outcome": combined.get("outcome"),
