@@ -12,6 +12,7 @@ from medhaven.cli import (
     cdm,
     characterize,
     cohort,
+    courses,
     deid,
     demo,
     disclosure,
@@ -40,6 +41,7 @@ app = typer.Typer(
 app.add_typer(cdm.app, name="cdm")
 app.add_typer(characterize.app, name="characterize")
 app.add_typer(cohort.app, name="cohort")
+app.add_typer(courses.app, name="course")
 app.add_typer(deid.app, name="deid")
 app.add_typer(disclosure.app, name="disclosure")
 app.command("synth")(synth.synth)

@@ -424,6 +424,115 @@ class HubClient:
         out: JSON = self._call("GET", f"/jobs/{job_id}/result")
         return out
 
+    # courses (issue 9)
+    def courses(self, *, limit: int = 50, offset: int = 0) -> JSON:
+        """Courses you are in (program officers and admins: all)."""
+        out: JSON = self._call("GET", "/courses", params={"limit": limit, "offset": offset})
+        return out
+
+    def course(self, course_id: int) -> JSON:
+        """One course and your part in it."""
+        out: JSON = self._call("GET", f"/courses/{course_id}")
+        return out
+
+    def create_course(self, body: JSON) -> JSON:
+        """A new course (and its education project) that you teach."""
+        out: JSON = self._call("POST", "/courses", json=body)
+        return out
+
+    def close_course(self, course_id: int) -> JSON:
+        """Close a course you teach."""
+        out: JSON = self._call("POST", f"/courses/{course_id}/close")
+        return out
+
+    def course_members(self, course_id: int, *, limit: int = 200, offset: int = 0) -> JSON:
+        """A course's people."""
+        out: JSON = self._call("GET", f"/courses/{course_id}/members",
+                               params={"limit": limit, "offset": offset})  # fmt: skip
+        return out
+
+    def enrol(self, course_id: int, email: str, *, role: str = "student") -> JSON:
+        """Enrol a person by email as student or teaching_assistant."""
+        out: JSON = self._call("POST", f"/courses/{course_id}/members",
+                               json={"email": email, "role": role})  # fmt: skip
+        return out
+
+    def course_datasets(self, course_id: int) -> JSON:
+        """A course's teaching datasets (active grants of its project)."""
+        out: JSON = self._call("GET", f"/courses/{course_id}/datasets")
+        return out
+
+    def request_course_datasets(
+        self, course_id: int, dataset_ids: list[int], justification: str
+    ) -> JSON:
+        """The instructor's access request for teaching datasets."""
+        out: JSON = self._call("POST", f"/courses/{course_id}/datasets",
+                               json={"dataset_ids": dataset_ids,
+                                     "justification": justification})  # fmt: skip
+        return out
+
+    def labs(self, course_id: int) -> JSON:
+        """A course's labs."""
+        out: JSON = self._call("GET", f"/courses/{course_id}/labs", params={"limit": 200})
+        return out
+
+    def add_lab(self, course_id: int, body: JSON) -> JSON:
+        """Add a lab (title, kind, check, instructions, position)."""
+        out: JSON = self._call("POST", f"/courses/{course_id}/labs", json=body)
+        return out
+
+    def attempt(
+        self,
+        course_id: int,
+        lab_id: int,
+        *,
+        job_id: int | None = None,
+        answers: dict[str, str] | None = None,
+    ) -> JSON:
+        """Submit an attempt: your job, or a quiz's answers."""
+        body: JSON = {"job_id": job_id} if answers is None else {"answers": answers}
+        out: JSON = self._call("POST", f"/courses/{course_id}/labs/{lab_id}/attempts", json=body)
+        return out
+
+    def attempts(self, course_id: int, lab_id: int) -> JSON:
+        """Attempts at a lab (yours; staff see everyone's)."""
+        out: JSON = self._call("GET", f"/courses/{course_id}/labs/{lab_id}/attempts",
+                               params={"limit": 200})  # fmt: skip
+        return out
+
+    def course_progress(self, course_id: int) -> JSON:
+        """The course's progress table."""
+        out: JSON = self._call("GET", f"/courses/{course_id}/progress")
+        return out
+
+    def recheck_course(self, course_id: int) -> JSON:
+        """Check pending attempts again; answers the progress table."""
+        out: JSON = self._call("POST", f"/courses/{course_id}/recheck")
+        return out
+
+    def _bytes(self, path: str, params: dict[str, Any] | None = None) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        try:
+            response = self._http.get(path, params=params, headers=headers)
+        except httpx.HTTPError as exc:
+            raise HubUnreachable(f"the hub at {self.base_url} did not answer") from exc
+        _raise_for(response)
+        return response
+
+    def course_progress_csv(self, course_id: int) -> str:
+        """The progress table as CSV text."""
+        return self._bytes(f"/courses/{course_id}/progress.csv").text
+
+    def certificate(self, course_id: int) -> tuple[bytes, str]:
+        """Your certificate PDF and its verification code (completed courses only)."""
+        response = self._bytes(f"/courses/{course_id}/certificate")
+        return response.content, response.headers.get("x-certificate-code", "")
+
+    def verify_certificate(self, code: str) -> JSON:
+        """Whether a certificate verification code is valid."""
+        out: JSON = self._call("GET", "/certificates/verify", params={"code": code})
+        return out
+
     # audit
     def audit_verify(self) -> JSON:
         """Verify the audit chain (admins)."""
