@@ -133,10 +133,10 @@ def check_train_params(p: TrainParams) -> None:
             f"train job: parameters.dp: differential privacy is for mlp (FedAvg) training only, "
             f"not {p.model.kind}"
         )
-    if p.secure_aggregation and p.model.kind == "lightgbm":
+    if p.secure_aggregation and p.model.kind not in ("logistic_l2", "mlp"):
         raise InvalidInput(
-            "train job: parameters.secure_aggregation: boosters cannot be summed "
-            "(use logistic_l2 or mlp)"
+            "train job: parameters.secure_aggregation: for logistic_l2 (Newton) and mlp "
+            f"(FedAvg) only, not {p.model.kind} (its rounds are not sums)"
         )
     p.model.resolved()  # unknown hyperparameters refused before any round
 
