@@ -226,6 +226,8 @@ def run_federated_study(spec: StudySpec, out: Path, client: HubClient, *,
               "test_fraction": spec.test_fraction, "seed": spec.seed}  # fmt: skip
     if hub.dp is not None:
         params["dp"] = hub.dp.model_dump(mode="json", exclude_none=True)
+    if spec.model.kind == "xgboost":
+        params["xgb_mode"] = hub.xgb_mode
     train_job, trained = _run_job(client, spec, "train", [int(d["id"]) for d in train], params,
                                   hub.min_nodes or len(train), on_event)  # fmt: skip
     combined = trained.get("combined") or {}

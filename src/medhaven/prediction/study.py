@@ -75,6 +75,7 @@ class HubStudySpec(BaseModel):
     l2: float = Field(default=1.0, ge=0.0)
     timeout: float = Field(default=900.0, gt=0.0)
     dp: DPParams | None = None  # mlp: each node clips, noises and charges its budget
+    xgb_mode: Literal["cyclic", "bagging"] = "cyclic"  # xgboost: Flower's FedXgbCyclic/Bagging
 
     @field_validator("train", "validate_at")
     @classmethod
