@@ -68,6 +68,11 @@ def test_smoke_reports_every_node_up_and_both_jobs_completed(
     names = sorted(p.name for p in (out / "nodes").iterdir())
     assert sorted(n["name"] for n in doc["nodes"]) == names and len(names) == 3
     assert {n["status"] for n in doc["nodes"]} == {"up"}
+    assert {n["console"] for n in doc["nodes"]} == {"up"}  # a node console per hospital
+    assert len({n["console_url"] for n in doc["nodes"]}) == 3
+    held = [p.parent.name for p in out.glob("nodes/*/node.toml")
+            if 'require_release_approval = ["incidence"]' in p.read_text()]  # fmt: skip
+    assert len(held) == 1  # one hospital holds incidence results; count/characterize run
     assert [j["kind"] for j in doc["jobs"]] == ["cohort_count", "characterize"]
     for job in doc["jobs"]:
         assert job["status"] == "completed", job
@@ -136,9 +141,13 @@ def test_node_stores_are_deidentified_and_keys_and_logins_are_private(
         finally:
             con.close()
         assert len(sources) == 300 and not sources & raw_ids
-    for path in [*out.glob("keys/*.key"), out / "logins.json"]:
+    for path in [*out.glob("keys/*.key"), out / "logins.json",
+                 *out.glob("nodes/*/console-users.json")]:  # fmt: skip
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
     logins = json.loads((out / "logins.json").read_text())
+    assert sorted(c["node"] for c in logins["consoles"]) == sorted(
+        p.name for p in (out / "nodes").iterdir()
+    )
     roles = {u["role"] for u in logins["users"]}
     assert roles == {"custodian", "reviewer", "researcher", "student", "instructor",
                      "program_officer", "admin"}  # fmt: skip
@@ -153,7 +162,8 @@ def test_a_second_run_reuses_data_keys_and_hub(smoke: tuple[Path, int, dict[str,
     assert data.reused and hub_reused
     assert _mtimes(out) == before
     assert (out / "logins.json").read_text() == logins
-    assert seed.to_dict() == json.loads(logins)
+    hub_logins = {k: v for k, v in json.loads(logins).items() if k != "consoles"}
+    assert seed.to_dict() == hub_logins  # consoles: the node console accounts (console_logins)
 
 
 def test_other_parameters_on_the_same_out_are_refused(
@@ -202,7 +212,12 @@ def test_sigint_stops_every_process(smoke: tuple[Path, int, dict[str, Any]]) -> 
     out, _rc, _doc = smoke
     before = _mtimes(out)
     expected = sorted(
-        ["hub", "superlink", *(f"supernode {p.name}" for p in (out / "nodes").iterdir())]
+        [
+            "hub",
+            "superlink",
+            *(f"supernode {p.name}" for p in (out / "nodes").iterdir()),
+            *(f"console {p.name}" for p in (out / "nodes").iterdir()),
+        ]
     )
     proc = subprocess.Popen(_demo(out), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             text=True)  # fmt: skip

@@ -43,6 +43,10 @@ FORMAT = 1
 OWNED = ("extracts", "keys", "nodes", "hub", "run", "logins.json", MANIFEST)
 ACCEPTED_KINDS = ("cohort_count", "characterize", "incidence", "train", "evaluate")
 MIN_CELL_COUNT = 5
+#: The demo hospital (by position) whose custodian must release results of HELD_KINDS first;
+#: count and characterize are not held, so the smoke jobs still complete.
+HOLDING_NODE = 0
+HELD_KINDS = ("incidence",)
 PROFILE = "kr-pseudonym"
 
 StepFn = Callable[[str], None]
@@ -116,16 +120,29 @@ def _summary_from(doc: dict[str, Any]) -> DemoReport:
                       seconds=r["seconds"])  # fmt: skip
 
 
-def _node_toml(node_dir: Path, name: str, hub_key: Path) -> None:
+def _node_toml(node_dir: Path, name: str, hub_key: Path, *, holds: bool = False) -> None:
     kinds = ", ".join(json.dumps(k) for k in ACCEPTED_KINDS)
+    held = ", ".join(json.dumps(k) for k in HELD_KINDS)
     text = (
         f"name = {json.dumps(name)}\n"
         'cdm = "cdm.duckdb"\n'
         f"accepted_kinds = [{kinds}]\n"
         f"min_cell_count = {MIN_CELL_COUNT}\n"
         f"hub_public_key = {json.dumps(str(hub_key.resolve()))}\n"
+        'deid_report = "deid-report.json"\n'
+        + (f"require_release_approval = [{held}]\n" if holds else "")
     )
-    (node_dir / "node.toml").write_text(text, encoding="utf-8")
+    path = node_dir / "node.toml"
+    if not path.is_file() or path.read_text(encoding="utf-8") != text:  # unchanged: untouched
+        path.write_text(text, encoding="utf-8")
+
+
+def _write_node_tomls(out: Path, nodes: list[str]) -> None:
+    """Every node's ``node.toml`` (again on each start: a reused demo gets today's policy)."""
+    for i, slug in enumerate(nodes):
+        if (out / "nodes" / slug).is_dir():
+            _node_toml(out / "nodes" / slug, slug, hub_public_key_path(out / "hub"),
+                       holds=i == HOLDING_NODE)  # fmt: skip
 
 
 def _site_key(keys: Path, slug: str) -> SiteKey:
@@ -215,6 +232,7 @@ def prepare(
                 "the same options, or --fresh"
             )
         report = _summary_from(doc)
+        _write_node_tomls(out, [h.slug for h in report.hospitals])
         return DemoData(out=out, report=report, nodes=[h.slug for h in report.hospitals],
                         notes=list(doc.get("notes", [])), reused=True)  # fmt: skip
     clear(out)  # an incomplete earlier run: start again from nothing
@@ -233,6 +251,7 @@ def prepare(
         summary, node_notes = _prepare_node(out, entry, policy, step)
         summaries.append(summary)
         notes.extend(node_notes)
+    _write_node_tomls(out, [s.slug for s in summaries])
     report = DemoReport(out=str(out), seed=seed, persons=persons, hospitals=summaries,
                         seconds=round(time.perf_counter() - started, 3))  # fmt: skip
     write_json(out / MANIFEST, {"format": FORMAT, **wanted, "report": report.to_dict(),
@@ -242,6 +261,8 @@ def prepare(
 
 __all__ = [
     "ACCEPTED_KINDS",
+    "HELD_KINDS",
+    "HOLDING_NODE",
     "MANIFEST",
     "DemoData",
     "clear",

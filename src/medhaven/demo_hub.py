@@ -160,4 +160,28 @@ def seed_hub(out: Path, hospitals: list[HospitalSummary]) -> tuple[HubSeed, bool
     return seed, False
 
 
-__all__ = ["LOGINS", "HubSeed", "seed_hub"]
+def console_logins(out: Path, nodes: list[str]) -> list[dict[str, str]]:
+    """One node console account per hospital, kept with the hub logins in ``logins.json`` (0600).
+
+    Each is ``{"node", "email", "password"}``; an account missing from its node's
+    ``console-users.json`` is (re)created there with the recorded password.
+    """
+    from medhaven.federation.console_users import add_user, users
+
+    path = out / LOGINS
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    known = {str(c.get("node")): c for c in doc.get("consoles", []) if isinstance(c, dict)}
+    made: list[dict[str, str]] = []
+    for node in nodes:
+        entry = known.get(node) or {"node": node, "email": _email(f"console-{node}"),
+                                    "password": secrets.token_urlsafe(12)}  # fmt: skip
+        accounts = out / "nodes" / node / "console-users.json"
+        if entry["email"] not in users(accounts):
+            add_user(accounts, entry["email"], entry["password"])
+        made.append({k: str(entry[k]) for k in ("node", "email", "password")})
+    if made != doc.get("consoles"):
+        write_json(path, {**doc, "consoles": made}, mode=0o600)
+    return made
+
+
+__all__ = ["LOGINS", "HubSeed", "console_logins", "seed_hub"]

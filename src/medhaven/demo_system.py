@@ -2,8 +2,10 @@
 
 :class:`DemoSystem` starts a Flower SuperLink, one SuperNode per node
 (``OUT/nodes/<node>/node.toml``) and the hub (``medhaven hub serve`` with
-``MEDHAVEN_HUB_SUPERLINK`` set, plain HTTP on loopback), each in its own
-process group with its log under ``OUT/run``, and waits until each is ready.
+``MEDHAVEN_HUB_SUPERLINK`` set, plain HTTP on loopback) and a node console
+per hospital (``medhaven node console``, on the ports after the hub's; their
+URLs in :attr:`DemoSystem.consoles`), each in its own process group with its
+log under ``OUT/run``, and waits until each is ready.
 :meth:`DemoSystem.stop` ends every process group; a failed start stops what
 was started and raises one line naming the log. ``OUT/run/services.json``
 lists the running process groups (for an operator, and for the tests).
@@ -20,6 +22,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -46,7 +49,7 @@ StepFn = Callable[[str], None]
 SERVICES_FILE = "services.json"
 #: What a SuperNode logs once the SuperLink has registered it (Flower 1.41-1.42).
 REGISTERED = b"SuperNode ID:"
-FINISHED = ("completed", "partial", "failed", "refused")
+FINISHED = ("completed", "partial", "held", "failed", "refused")
 #: The demo's federated questions, asked as the researcher.
 COUNT_PARAMETERS: dict[str, Any] = {"definition": "acute_respiratory_infection"}
 CHARACTERIZE_PARAMETERS: dict[str, Any] = {"scope": "dataset", "top": 5}
@@ -80,6 +83,8 @@ class DemoSystem:
     port: int | None = None
     services: list[Service] = field(default_factory=list)
     url: str = ""
+    #: Each node's console (``medhaven node console``): node name -> URL, once it answers.
+    consoles: dict[str, str] = field(default_factory=dict)
 
     @property
     def run_dir(self) -> Path:
@@ -89,7 +94,7 @@ class DemoSystem:
     def _record(self) -> None:
         doc = {"services": [{"name": s.name, "pgid": s.proc.pid, "log": str(s.log_path),
                              "address": s.address} for s in self.services],
-               "url": self.url}  # fmt: skip
+               "url": self.url, "consoles": self.consoles}  # fmt: skip
         write_json(self.run_dir / SERVICES_FILE, doc)
 
     def start(self, *, on_step: StepFn | None = None, wait: float = 90.0) -> None:
@@ -122,10 +127,14 @@ class DemoSystem:
                 self.services.append(svc)
                 nodes.append((svc, offset))
                 self._record()
+            step("starting a node console per hospital")
+            consoles = self._spawn_consoles(int(hub.address.rsplit(":", 1)[1]))
             step("waiting for the SuperNodes to join the SuperLink")
             _wait_registered(nodes, wait=wait)
             step("waiting for the hub")
             self._wait_hub(hub, wait=wait)
+            step("waiting for the node consoles")
+            self._wait_consoles(consoles, wait=wait)
             self._record()
             for svc in self.services:
                 if not svc.alive():
@@ -151,6 +160,51 @@ class DemoSystem:
         self.services.append(svc)
         return svc
 
+    def _spawn_consoles(self, hub_port: int) -> dict[str, Service]:
+        """``medhaven node console`` per node, on the ports after the hub's where free."""
+        started: dict[str, Service] = {}
+        for i, node in enumerate(self.data.nodes):
+            port = hub_port + 1 + i
+            with socket.socket() as probe:
+                try:
+                    probe.bind(("127.0.0.1", port))
+                except OSError:
+                    port = free_port()
+            log_path = self.run_dir / f"console-{node}.log"
+            cmd = [sys.executable, "-c", "from medhaven.cli.main import main; main()", "node",
+                   "console", "--config", str(self.data.node_config(node).resolve()),
+                   "--host", "127.0.0.1", "--port", str(port)]  # fmt: skip
+            log = open(log_path, "ab")  # noqa: SIM115 - closed by Service.stop
+            proc = subprocess.Popen(  # noqa: S603 - this interpreter and fixed arguments
+                cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                env=child_env(self.run_dir / f"console-{node}-home"), start_new_session=True,
+            )  # fmt: skip
+            svc = Service(name=f"console {node}", proc=proc, log_path=log_path,
+                          address=f"127.0.0.1:{port}", _log=log)  # fmt: skip
+            self.services.append(svc)
+            started[node] = svc
+        self._record()
+        return started
+
+    def _wait_consoles(self, consoles: dict[str, Service], *, wait: float) -> None:
+        deadline = time.monotonic() + wait
+        for node, svc in consoles.items():
+            url = f"http://{svc.address}"
+            while url not in self.consoles.values():
+                if not svc.alive():
+                    raise TransportError(f"{svc.name} exited at start (log: {svc.log_path})")
+                if time.monotonic() > deadline:
+                    raise TransportError(
+                        f"{svc.name} did not answer within {wait:g} s (log: {svc.log_path})"
+                    )
+                try:
+                    if httpx.get(f"{url}/signin", timeout=2.0).status_code == 200:
+                        self.consoles[node] = url
+                        continue
+                except httpx.HTTPError:
+                    pass
+                time.sleep(0.2)
+
     def _wait_hub(self, svc: Service, *, wait: float) -> None:
         url = f"http://{svc.address}"
         deadline = time.monotonic() + wait
@@ -167,11 +221,14 @@ class DemoSystem:
         raise TransportError(f"the hub did not answer within {wait:g} s (log: {svc.log_path})")
 
     def node_status(self) -> list[dict[str, str]]:
-        """Each node's SuperNode: ``up`` while its process runs, else ``exited``."""
+        """Each node's SuperNode and console: ``up`` while its process runs, else ``exited``."""
         out = []
         for node in self.data.nodes:
             svc = next((s for s in self.services if s.name == f"supernode {node}"), None)
-            out.append({"name": node, "status": "up" if svc and svc.alive() else "exited"})
+            con = next((s for s in self.services if s.name == f"console {node}"), None)
+            out.append({"name": node, "status": "up" if svc and svc.alive() else "exited",
+                        "console": "up" if con and con.alive() else "exited",
+                        "console_url": self.consoles.get(node, "")})  # fmt: skip
         return out
 
     def dead(self) -> list[Service]:
@@ -245,7 +302,7 @@ def smoke_document(
     nodes = system.node_status()
     ok = (
         bool(nodes)
-        and all(n["status"] == "up" for n in nodes)
+        and all(n["status"] == "up" and n["console"] == "up" for n in nodes)
         and len(jobs) == 2
         and all(j["status"] == "completed" for j in jobs)
     )

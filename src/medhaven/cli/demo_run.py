@@ -14,7 +14,7 @@ from rich.table import Table
 from medhaven.cli.common import console, print_json
 from medhaven.cli.demo import print_report, wide_console
 from medhaven.demo_data import prepare
-from medhaven.demo_hub import LOGINS, HubSeed, seed_hub
+from medhaven.demo_hub import LOGINS, HubSeed, console_logins, seed_hub
 from medhaven.demo_system import DemoSystem, run_jobs, smoke_document
 from medhaven.errors import CheckFailed, MedHavenError, TransportError
 from medhaven.federation.processes import stop_on_sigterm
@@ -94,13 +94,20 @@ def _print_results(jobs: list[dict[str, Any]]) -> None:
                       f"{job['seconds']:.0f} s")  # fmt: skip
 
 
-def _print_logins(url: str, seed: HubSeed, out: Path, *, to: Console) -> None:
+def _print_logins(url: str, seed: HubSeed, out: Path, *, to: Console,
+                  consoles: list[dict[str, str]], urls: dict[str, str]) -> None:  # fmt: skip
     view = Table(title=f"MedHaven: open {url} to sign in (API {url}/api/v1, docs {url}/docs)")
     for name in ("role", "organisation", "email", "password"):
         view.add_column(name)
     for user in seed.users:
         view.add_row(user["role"], user["org"], user["email"], user["password"])
     to.print(view)
+    nodes = Table(title="Node consoles (at each hospital: the custodian's release queue)")
+    for name in ("node", "console", "email", "password"):
+        nodes.add_column(name)
+    for c in consoles:
+        nodes.add_row(c["node"], urls.get(c["node"], "-"), c["email"], c["password"])
+    to.print(nodes)
     console.print(f"logins: {out / LOGINS} (mode 0600); project {seed.project_id} holds an "
                   "active grant on every dataset. Ctrl-C stops every process.")  # fmt: skip
 
@@ -145,6 +152,7 @@ def run_system(
             phases = {"data": time.perf_counter() - started}
             step("seeding the hub")
             logins, _reused = seed_hub(out, data.report.hospitals)
+            consoles = console_logins(out, data.nodes)
             phases["hub_seed"] = time.perf_counter() - started - sum(phases.values())
             system = DemoSystem(data, port=port)
             try:
@@ -169,7 +177,8 @@ def run_system(
         if not smoke:
             if as_json:
                 print_json(doc)
-            _print_logins(system.url, logins, out, to=console if as_json else wide_console())
+            _print_logins(system.url, logins, out, to=console if as_json else wide_console(),
+                          consoles=consoles, urls=system.consoles)  # fmt: skip
             serving = True
             _serve(system)
     except KeyboardInterrupt:

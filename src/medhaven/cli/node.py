@@ -151,8 +151,8 @@ def console_user(
 ) -> None:
     """Create (or reset the password of) a node console account; stored hashed, file 0600."""
     from medhaven.cli.hub_passwords import read_password
+    from medhaven.federation.console_users import add_user
     from medhaven.federation.node import NodeConfig
-    from medhaven.web.console_auth import add_user
 
     node = NodeConfig.load(config)
     password = read_password(password_file, confirm=True)
@@ -177,6 +177,7 @@ def console(
 
     import uvicorn
 
+    import medhaven.hub.api  # noqa: F401 - loads medhaven.web in the order it needs
     from medhaven.web.console import create_console_app
 
     try:

@@ -25,9 +25,10 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from medhaven.errors import CATALOGUE, Forbidden, InvalidInput, MedHavenError, RateLimited
 from medhaven.federation.audit import NodeAuditLog
+from medhaven.federation.console_users import check_password
 from medhaven.federation.node import NodeConfig, held_jobs, reject_held, release_held
 from medhaven.hub.ratelimit import LoginLimiter
-from medhaven.web.console_auth import SESSION_COOKIE, Session, Sessions, check_password, same_token
+from medhaven.web.console_auth import SESSION_COOKIE, Session, Sessions, same_token
 from medhaven.web.console_facts import (
     NodeFacts,
     compute_facts,
@@ -117,7 +118,7 @@ def _session(request: Request) -> Session:
 
 
 def _accounts(c: Console) -> set[str]:
-    from medhaven.web.console_auth import users
+    from medhaven.federation.console_users import users
 
     return set(users(c.config().console_users_path))
 
