@@ -262,7 +262,8 @@ def test_a_non_member_or_bad_request_is_refused_and_audited(
          "min_nodes"),
         (jobs.JobRequest(g["project"], "train", {"task": {"name": "t",
          "target_cohort": "essential_hypertension", "outcome_cohort": "heart_failure_admission"},
-         "model": {"kind": "logistic_l1"}}, g["datasets"]), "logistic_l1 has no federated"),
+         "model": {"kind": "logistic_l2"}, "dp": {"clip": 1.0, "epsilon": 1.0}}, g["datasets"]),
+         "differential privacy is for mlp"),
     ]:  # fmt: skip
         with pytest.raises(InvalidInput, match=match):
             jobs.submit(db, me, bad, keys_dir=hospitals.keys)

@@ -122,7 +122,8 @@ def test_a_hub_without_a_key_directory_refuses_jobs(client: TestClient, world: W
     [
         ("train", {"task": {"name": "t", "target_cohort": "essential_hypertension",
                             "outcome_cohort": "heart_failure_admission"},
-                   "model": {"kind": "logistic_l1"}}, "logistic_l1 has no federated path"),
+                   "model": {"kind": "lightgbm"}, "dp": {"clip": 1.0, "epsilon": 1.0}},
+         "differential privacy is for mlp"),
         ("evaluate", {"task": {"name": "t", "target_cohort": "essential_hypertension",
                                "outcome_cohort": "heart_failure_admission"}},
          "evaluate job: parameters.model: Field required"),
