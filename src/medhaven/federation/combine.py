@@ -376,6 +376,10 @@ def combine(kind: str | None, replies: list[dict[str, Any]]) -> dict[str, Any] |
         return combine_characterize(replies)
     if kind == "incidence":
         return combine_incidence(replies)
+    if kind == "challenge":
+        from medhaven.prediction.challenge import combine_challenge
+
+        return combine_challenge(replies)
     return None
 
 

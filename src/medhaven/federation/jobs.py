@@ -22,8 +22,15 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from medhaven.errors import ConfigError, InvalidInput, NotFound
 
-JobKind = Literal["cohort_count", "characterize", "incidence", "train", "evaluate"]
-JOB_KINDS: tuple[str, ...] = ("cohort_count", "characterize", "incidence", "train", "evaluate")
+JobKind = Literal["cohort_count", "characterize", "incidence", "train", "evaluate", "challenge"]
+JOB_KINDS: tuple[str, ...] = (
+    "cohort_count",
+    "characterize",
+    "incidence",
+    "train",
+    "evaluate",
+    "challenge",
+)
 PRIVATE_KEY_FILE = "hub_ed25519.pem"
 PUBLIC_KEY_FILE = "hub_ed25519.pub.pem"
 

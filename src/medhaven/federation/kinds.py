@@ -124,6 +124,10 @@ def run_kind(spec: JobSpec, config: NodeConfig) -> dict[str, Any]:
         from medhaven.prediction.node_training import run_evaluate
 
         return run_evaluate(spec, config)
+    if spec.kind == "challenge":
+        from medhaven.prediction.challenge import run_challenge
+
+        return run_challenge(spec, config)
     if spec.kind == "train":  # rounds, not one message: see medhaven.prediction.node_training
         raise InvalidInput("a train job runs in rounds through the network session")
     raise InvalidInput(f"unknown job kind {spec.kind}")  # unreachable: JobSpec's Literal

@@ -80,6 +80,7 @@ class NodeConfig(BaseModel):
     release_queue: Path | None = None
     answered_jobs: Path | None = None
     privacy_budget: float | None = Field(default=None, gt=0)
+    synthetic_teaching: bool = False  # challenge predictions are scored only on such data
     console_users: Path | None = None
     deid_report: Path | None = None
     transport: NodeTransport = Field(default_factory=NodeTransport)

@@ -121,6 +121,10 @@ def _validate(req: JobRequest) -> list[int]:
         from medhaven.prediction.node_training import check_parameters
 
         check_parameters(req.kind, req.parameters)
+    if req.kind == "challenge":
+        from medhaven.prediction.challenge import check_parameters as check_challenge
+
+        check_challenge(req.parameters)
     ids = sorted(set(req.dataset_ids))
     if not ids:
         raise InvalidInput("dataset_ids: at least one dataset is needed")
