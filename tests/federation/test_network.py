@@ -126,3 +126,25 @@ def test_a_result_already_in_the_outbox_is_returned_without_running_again(
 def test_dispatcher_refuses_a_min_nodes_below_one(tmp_path: Path) -> None:
     with pytest.raises(InvalidInput, match="min_nodes"):
         NetworkDispatcher("127.0.0.1:1", tmp_path)(_signed(), min_nodes=0)
+
+
+def _signed_train(parameters: dict[str, Any]) -> str:
+    now = dt.datetime.now(dt.UTC)
+    spec = JobSpec(job_id="job-train-1", project="p", grant_id="g", kind="train",
+                   parameters=parameters, targets=["north", "south"],
+                   expires_at=now + dt.timedelta(hours=1), issued_at=now)  # fmt: skip
+    return sign_job(spec, Ed25519PrivateKey.generate(), "k").to_json()
+
+
+def test_the_hub_waits_for_every_round_a_train_job_may_run(tmp_path: Path) -> None:
+    dispatcher = NetworkDispatcher("127.0.0.1:1", tmp_path, timeout=10.0, wait_nodes=5.0)
+    start = dispatcher.session.start_wait
+    # one reply: the timeout twice (as before), the nodes' wait and a session's start
+    assert dispatcher.limit(_signed()) == 5.0 + 2 * 10.0 + start
+    # train: setup, up to `rounds` rounds, the evaluation, and one timeout more
+    assert dispatcher.limit(_signed_train({"rounds": 3})) == 5.0 + (2 + 3 + 1) * 10.0 + start
+    # the train job's default of 25 rounds when the job does not say
+    assert dispatcher.limit(_signed_train({})) == 5.0 + (2 + 25 + 1) * 10.0 + start
+    # secure aggregation: four round trips per round
+    secure = _signed_train({"rounds": 3, "secure_aggregation": True})
+    assert dispatcher.limit(secure) == 5.0 + (2 + 12 + 1) * 10.0 + start

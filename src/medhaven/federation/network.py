@@ -277,6 +277,22 @@ def _job_id(signed_job: str) -> str:
     return SignedJob.from_json(signed_job).spec.job_id
 
 
+def round_trips(signed_job: str) -> int:
+    """How many round trips a job may take, each with the per-reply timeout: one, or for a
+    ``train`` job its setup, every round it may run (four trips each with secure
+    aggregation) and the evaluation."""
+    from medhaven.federation.jobs import SignedJob
+    from medhaven.prediction.node_training import TrainParams
+
+    spec = SignedJob.from_json(signed_job).spec
+    if spec.kind != "train":
+        return 1
+    params = spec.parameters
+    rounds = params.get("rounds", TrainParams.model_fields["rounds"].default)
+    per_round = 4 if params.get("secure_aggregation") else 1
+    return 2 + max(int(rounds), 1) * per_round
+
+
 @dataclass
 class NetworkDispatcher:
     """Runs jobs through the hub's session run (the ``Dispatcher`` protocol).
@@ -304,6 +320,12 @@ class NetworkDispatcher:
                                       idle_limit=self.idle_limit,
                                       stale_after=self.stale_after)  # fmt: skip
 
+    def limit(self, signed_job: str) -> float:
+        """How long the hub waits for one job's result: the nodes' wait, a timeout per round
+        trip and one more, and a new session's start."""
+        trips = round_trips(signed_job)
+        return self.wait_nodes + (trips + 1) * self.timeout + self.session.start_wait
+
     def __call__(
         self, signed_job: str, *, min_nodes: int, only: list[str] | None = None
     ) -> dict[str, Any]:
@@ -323,7 +345,7 @@ class NetworkDispatcher:
         # claimed before outbox: the session writes the outbox, then removes the claim
         if not spool.claimed(key).exists() and not spool.outbox(key).exists():
             write_json(spool.inbox(key), request)
-        limit = self.wait_nodes + 2 * self.timeout + self.session.start_wait
+        limit = self.limit(signed_job)
         deadline = time.monotonic() + limit
         next_check = time.monotonic() + BEAT_EVERY
         restarts = 0
@@ -356,5 +378,6 @@ __all__ = [
     "Spool",
     "job_key",
     "read_json",
+    "round_trips",
     "write_json",
 ]
