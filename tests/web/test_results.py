@@ -171,6 +171,23 @@ def test_characterization_table_one_per_node_and_combined(
     assert "<script" not in page.split('id="h-result"')[1]  # charts are SVG, no JS library
 
 
+def test_dataset_characterization_shows_every_count_section(
+    client: TestClient, web_db: Database, world: Seed, sites: Sites
+) -> None:
+    job_id = run_job(web_db, world, sites, "characterize", {"scope": "dataset", "top": 5})
+    result = _stored(web_db, job_id)
+    sign_in(client, "researcher")
+    page = client.get(f"/jobs/{job_id}").text
+    sections = result["combined"]["sections"]
+    shown = [s for s in sections if s["type"] in {"count", "table", "concepts"}]
+    assert len(shown) >= 4
+    for section in shown:
+        assert f'id="section-{section["name"]}"' in page
+    for section in sections:
+        if section["type"] == "distribution":  # percentiles stay in the JSON download
+            assert f'id="section-{section["name"]}"' not in page
+
+
 def test_incidence_rates_with_ci_by_strata_and_partial_rows(
     client: TestClient, web_db: Database, world: Seed, sites: Sites
 ) -> None:
