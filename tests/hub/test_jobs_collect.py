@@ -200,3 +200,53 @@ def test_the_job_page_button_collects_and_needs_the_csrf_token(
     assert _job(db, job["id"]).node_status["north"]["status"] == "ok"
     ko = client.get(f"/jobs/{job['id']}?lang=ko").text
     assert "공개된 결과 확인" in ko and "공개 승인 대기" in ko  # south still held
+
+
+@pytest.mark.parametrize("hub_url", ["sqlite"], indirect=True)
+def test_jobs_submit_waits_for_a_held_job_and_jobs_collect_completes_it(
+    db: Database, world: World, hospitals: Hospitals, holding: Holding
+) -> None:
+    import socket
+    import threading
+
+    import uvicorn
+    from typer.testing import CliRunner
+
+    from medhaven.cli.main import app as cli
+
+    config = HubConfig(database_url=db.url, secure_cookies=False, keys_dir=hospitals.keys,
+                       job_dispatcher=holding.dispatch, held_poll_seconds=0)  # fmt: skip
+    application = create_app(config, database=db)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    server = uvicorn.Server(uvicorn.Config(application, host="127.0.0.1", port=port,
+                                           log_level="warning"))  # fmt: skip
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert time.monotonic() < deadline, "the hub did not start"
+        time.sleep(0.02)
+    env = {"MEDHAVEN_HUB_TOKEN": world.tokens["researcher"],
+           "MEDHAVEN_HUB_URL": f"http://127.0.0.1:{port}"}  # fmt: skip
+    try:
+        with TestClient(application, base_url="http://testserver") as api:
+            g = _granted(api, world)
+        ds = ",".join(str(i) for i in g["datasets"])
+        r = CliRunner().invoke(cli, ["jobs", "submit", "--project", str(g["project"]), "--kind",
+                                     "cohort_count", "--datasets", ds, "--params",
+                                     json.dumps(COUNT), "--min-nodes", "3", "--wait", "60",
+                                     "--json"], env=env)  # fmt: skip
+        assert r.exit_code == 0, r.output
+        job = json.loads(r.stdout)
+        assert job["status"] == "held"  # the wait ends: the job waits for custodians now
+        uid = _job(db, job["id"]).uid
+        for name in ("north", "south"):
+            release_held(uid, holding.configs[name])
+        r = CliRunner().invoke(cli, ["jobs", "collect", str(job["id"])], env=env)
+        assert r.exit_code == 0, r.output
+        assert r.stdout.splitlines()[0] == f"job {job['id']} (cohort_count): completed"
+    finally:
+        server.should_exit = True
+        thread.join(10)

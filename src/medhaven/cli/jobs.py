@@ -148,4 +148,15 @@ def cancel(job_id: int, hub: str | None = HubOption, as_json: bool = JsonOption)
         _status_line(job)
 
 
+@app.command("collect")
+def collect(job_id: int, hub: str | None = HubOption, as_json: bool = JsonOption) -> None:
+    """Ask the nodes that held a job's result for their custodian again; show the new status."""
+    with client(hub) as c:
+        job = c.collect_job(job_id)
+    if as_json:
+        show(job, as_json=True)
+    else:
+        _status_line(job)
+
+
 __all__ = ["app"]

@@ -419,6 +419,11 @@ class HubClient:
         out: JSON = self._call("POST", f"/jobs/{job_id}/cancel")
         return out
 
+    def collect_job(self, job_id: int) -> JSON:
+        """Ask the nodes that held a job's result again (the same signed job)."""
+        out: JSON = self._call("POST", f"/jobs/{job_id}/collect")
+        return out
+
     def job_result(self, job_id: int) -> JSON:
         """The combined, released result of a completed or partial job."""
         out: JSON = self._call("GET", f"/jobs/{job_id}/result")
