@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 import os
 import secrets
 import threading
@@ -153,6 +154,8 @@ def render_pdf(facts: CertificateFacts, code: str, *, font: Path | None = None) 
     from fpdf import FPDF
 
     font = font or font_path()
+    # fontTools reports each table of the font it does not subset: noise in the hub's log
+    logging.getLogger("fontTools.subset").setLevel(logging.ERROR)
     pdf = FPDF(orientation="L", format="A4")
     pdf.set_auto_page_break(auto=False)
     pdf.set_title(f"Certificate {facts.course_code}")
@@ -167,7 +170,7 @@ def render_pdf(facts: CertificateFacts, code: str, *, font: Path | None = None) 
     def line(text: str, size: float, gap: float) -> None:
         pdf.set_font("Nanum", size=size)
         pdf.set_x(20)
-        pdf.cell(width, gap, text, align="C", new_x="LMARGIN", new_y="NEXT")
+        pdf.multi_cell(width, gap, text, align="C", new_x="LMARGIN", new_y="NEXT")
 
     pdf.set_y(28)
     line("Certificate of Completion", 28, 16)
