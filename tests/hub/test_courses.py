@@ -289,6 +289,7 @@ def test_labs_checks_progress_and_certificate(cc: TestClient, world: World, db: 
         2,
     ]  # a refused attempt leaves no row
     own = cc.get(f"{V1}/courses/{cid}/progress", headers=world.auth("student2")).json()
+    assert [lab["check"] for lab in own["labs"]] == [None, None, None]
     assert [s["email"] for s in own["students"]] == ["student2@example.org"]
     text = cc.get(f"{V1}/courses/{cid}/progress.csv", headers=world.auth("instructor")).text
     table = list(csv.DictReader(io.StringIO(text)))

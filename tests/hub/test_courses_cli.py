@@ -67,6 +67,11 @@ def test_course_through_the_cli(served: str, world: World, tmp_path: Path) -> No
                      "--kind", "model_card", "--check", json.dumps(QUIZ), "--json")  # fmt: skip
     assert code == 0, out
     lab = str(json.loads(out)["id"])
+    code, out = _run(world, hub, "student", "show", cid, "--json")
+    assert code == 0, out
+    shown = json.loads(out)
+    assert [m["role"] for m in shown["members"]] == ["instructor", "student"]
+    assert shown["labs"][0]["check"] is None and shown["labs"][0]["questions"][0]["id"] == "q1"
     code, out = _run(world, hub, "student", "list", "--json")
     assert code == 0 and [c["code"] for c in json.loads(out)["items"]] == ["MAI101"]
     code, out = _run(world, hub, "student", "attempt", cid, lab, "--answers",
