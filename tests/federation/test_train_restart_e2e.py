@@ -1,6 +1,7 @@
-"""A SuperNode killed (SIGKILL) during a multi-round Newton training over real Flower processes
-and restarted: it rejoins under its new node id, the round it missed is sent again, and the
-training completes with all three nodes at the pooled fit (Newton is deterministic)."""
+"""Training over real Flower processes: a SuperNode killed (SIGKILL) during a multi-round Newton
+training and restarted rejoins under its new node id, the round it missed is sent again, and the
+training completes with all three nodes at the pooled fit (Newton is deterministic); a DP
+training charges each node's privacy budget once and reports its ε."""
 
 from __future__ import annotations
 
@@ -46,7 +47,8 @@ def fed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Federation]:
         path = db.parent / "node.toml"
         path.write_text(f'name = "{db.parent.name}"\ncdm = "{db}"\n'
                         f'accepted_kinds = ["train"]\nhub_public_key = "{public}"\n'
-                        "min_cell_count = 5\nmin_train_persons = 20\n", encoding="utf-8")  # fmt: skip
+                        "min_cell_count = 5\nmin_train_persons = 20\nprivacy_budget = 20.0\n",
+                        encoding="utf-8")  # fmt: skip
         configs[db.parent.name] = path
     nodes: dict[str, Service] = {}
     link = start_superlink(work / "run")
@@ -99,3 +101,30 @@ def test_a_supernode_killed_mid_training_rejoins_and_the_fit_is_the_same(
     np.testing.assert_allclose(model.weights[0].ravel(), beta[1:], atol=1e-6)
     np.testing.assert_allclose(model.weights[1], beta[:1], atol=1e-6)
     assert answered("evaluate")  # the restarted node took part to the end
+
+
+def test_a_dp_training_over_flower_charges_each_node_once_and_reports_epsilon(
+    fed: Federation,
+) -> None:
+    from medhaven.analytics.budget import PrivacyLedger
+    from medhaven.prediction.node_dp import ledger_path
+
+    net = fed.net
+    names = sorted(net.configs)
+    dp = {"clip": 1.0, "noise_multiplier": 2.0, "delta": 1e-6}
+    params = {**_train_params(20), "model": {"kind": "mlp", "hyperparameters":
+              {"hidden_layer_sizes": [4]}}, "rounds": 3, "dp": dp}  # fmt: skip
+    doc = net.dispatcher(net.sign("train", params, names), min_nodes=3)
+    assert doc["status"] == "completed", doc.get("reason") or doc.get("nodes")
+    rho = 2 * 3 / 2.0**2  # written out: rho = 2·rounds/σ², ε = ρ + 2·sqrt(ρ·ln(1/δ))
+    eps = rho + 2 * (rho * np.log(1e6)) ** 0.5
+    for reply in doc["nodes"]:
+        assert reply["result"]["dp"]["epsilon"] == pytest.approx(eps, rel=1e-9)
+        ledger = PrivacyLedger(ledger_path(NodeConfig.load(net.configs[reply["node"]])))
+        try:
+            state = ledger.state("p")
+        finally:
+            ledger.close()
+        assert state.releases == 1 and state.spent_rho == pytest.approx(rho)
+    model = TrainedModel.from_bundle(doc["combined"]["model"])
+    assert set(model.training["dp"]) == set(names) and model.training["transport"] == "flower"
