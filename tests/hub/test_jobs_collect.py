@@ -250,3 +250,32 @@ def test_jobs_submit_waits_for_a_held_job_and_jobs_collect_completes_it(
     finally:
         server.should_exit = True
         thread.join(10)
+
+
+def test_a_second_collect_of_the_same_job_meanwhile_is_a_conflict(
+    client: TestClient, world: World, db: Database, holding: Holding
+) -> None:
+    import threading
+
+    from medhaven.errors import Conflict
+
+    job = _submit(client, world, min_nodes=1)
+    entered, go = threading.Event(), threading.Event()
+
+    def slow(signed: str, *, min_nodes: int, only: list[str] | None = None) -> dict[str, Any]:
+        entered.set()
+        assert go.wait(20)
+        return holding.dispatch(signed, min_nodes=min_nodes, only=only)
+
+    first = threading.Thread(target=jobs.collect, args=(db, job["id"], slow))
+    first.start()
+    try:
+        assert entered.wait(20)
+        with pytest.raises(Conflict) as exc:
+            jobs.collect(db, job["id"], holding.dispatch)
+        assert "being asked already" in exc.value.message
+    finally:
+        go.set()
+        first.join(20)
+    assert holding.calls == {"north": 2, "south": 2, "east": 1}  # asked once more, not twice
+    jobs.collect(db, job["id"], holding.dispatch)  # free again afterwards

@@ -63,6 +63,8 @@ NO_DISPATCHER = (
     "no SuperLink is configured at the hub (MEDHAVEN_HUB_SUPERLINK); the job waits queued"
 )
 _KEY_LOCK = threading.Lock()
+_COLLECTING: set[int] = set()  # jobs whose held nodes are being asked again (this process)
+_COLLECTING_LOCK = threading.Lock()
 LOST_RUN = "the hub restarted while the job ran; its result was lost (submit it again)"
 EXPIRED_RUN = "the hub restarted while the job ran and the job expired before it could be resumed"
 
@@ -439,7 +441,15 @@ def collect(
             raise Conflict(f"job {job_id} is {job.status} with no node holding its result")
         if _expires(job) <= now_utc():
             raise Conflict(f"job {job_id} has expired: its nodes no longer answer it")
-    doc = dispatcher(signed, min_nodes=1, only=asked)
+    with _COLLECTING_LOCK:  # one re-ask of a job at a time (the button and the background)
+        if job_id in _COLLECTING:
+            raise Conflict(f"job {job_id}: its nodes are being asked already; reload in a moment")
+        _COLLECTING.add(job_id)
+    try:
+        doc = dispatcher(signed, min_nodes=1, only=asked)
+    finally:
+        with _COLLECTING_LOCK:
+            _COLLECTING.discard(job_id)
     with db.unit() as session:
         job = _lock(session, job_id)
         if job.status not in COLLECTABLE:  # cancelled or collected meanwhile
