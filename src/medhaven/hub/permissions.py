@@ -85,7 +85,18 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     f"GET {V1}/courses/{{course_id}}/progress.csv": EVERYONE,
     f"POST {V1}/courses/{{course_id}}/recheck": EVERYONE,
     f"GET {V1}/courses/{{course_id}}/certificate": frozenset({Role.STUDENT}),
+    # challenges (issue 9): course staff create, course members submit (checked in the service)
+    f"GET {V1}/challenges": EVERYONE,
+    f"POST {V1}/challenges": COURSE_PEOPLE,
+    f"GET {V1}/challenges/{{challenge_id}}": EVERYONE,
+    f"POST {V1}/challenges/{{challenge_id}}/submissions": COURSE_PEOPLE,
+    f"GET {V1}/challenges/{{challenge_id}}/submissions": EVERYONE,
+    f"GET {V1}/challenges/{{challenge_id}}/leaderboard": EVERYONE,
     f"GET {V1}/certificates/verify": EVERYONE,
+    # program dashboard (issue 9): program officers and admins
+    f"GET {V1}/program/dashboard": frozenset({P, A}),
+    f"GET {V1}/program/tables/{{table}}.csv": frozenset({P, A}),
+    f"POST {V1}/program/targets": frozenset({P, A}),
     f"GET {V1}/audit": frozenset({P, A}),  # program officers oversee the programme's log
     f"GET {V1}/audit/verify": frozenset({P, A}),
 }

@@ -19,10 +19,12 @@ from medhaven.federation.network import NetworkDispatcher
 from medhaven.hub.api import (
     audit_routes,
     auth,
+    challenges,
     courses,
     datasets,
     grants,
     jobs,
+    program,
     projects,
     requests,
     users,
@@ -167,10 +169,11 @@ def create_app(config: HubConfig, *, database: Database | None = None) -> FastAP
         jobs=_job_runner(config, db),
     )
     for module in (auth, users, datasets, projects, requests, grants, jobs, audit_routes,
-                   courses):  # fmt: skip
+                   courses, challenges):  # fmt: skip
         # each router carries the full /api/v1 prefix itself, so the matched route's path is
         # the complete template the permission table is keyed by
         app.include_router(module.router, dependencies=[Depends(authorize)])
+    app.include_router(program.router, dependencies=[Depends(authorize)])  # issue 9
     mount(app)  # the web pages at / (medhaven.web), same services and permission table
     _install_error_handlers(app)
     return app

@@ -267,6 +267,10 @@ def get_result(session: Session, principal: Principal, job_id: int) -> dict[str,
     job = get_job(session, principal, job_id)
     if job.status not in WITH_RESULT or job.result is None:
         raise Conflict(f"job {job_id} has no result (status {job.status})")
+    if job.kind == "challenge":  # its private scores stay hidden until the challenge closes
+        from medhaven.hub.services.challenges import redact_result
+
+        return redact_result(session, job, job.result)
     return job.result
 
 
