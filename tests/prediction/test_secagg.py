@@ -140,7 +140,7 @@ def test_the_server_learns_the_sum_and_not_a_nodes_vector(world: dict[str, Any])
     true = np.concatenate([own.gradient, own.hessian.ravel(), [own.loglik], [float(own.n)]])
     seen = masked.arrays["masked"] / 2.0**64
     assert seen.size == true.size
-    assert abs(np.corrcoef(seen, true)[0, 1]) < 0.5  # 48 values: |r| of noise is < 0.5
+    assert abs(np.corrcoef(seen, true)[0, 1]) < 0.5  # 92 values: chance |r| has sd 0.1
     assert sps.kstest(seen, "uniform").pvalue > 1e-6  # spread over the whole ring
     assert np.abs(dequantize(masked.arrays["masked"]) - true).min() > 1.0  # no value readable
     # no reply carries a share in the clear: every share the server relays is a Fernet token
@@ -262,6 +262,9 @@ def test_secure_newton_reaches_the_plain_fit(world: dict[str, Any]) -> None:
     np.testing.assert_allclose(secure.weights[0], plain.weights[0], rtol=0, atol=tol)
     np.testing.assert_allclose(secure.weights[1], plain.weights[1], rtol=0, atol=tol)
     assert secure.training["secure_aggregation"]["round_trips_per_round"] == 4
+    # converged as the plain run did (steps below the rounding's reach count as converged)
+    assert plain.training["converged"] and secure.training["converged"]
+    assert secure.training["rounds"] <= plain.training["rounds"] + 2
     newton = secure.training["rounds"]
     assert doc["combined"]["rounds"] == 1 + 4 * newton + 1  # setup, 4 per Newton round, evaluate
     for config in world["configs"].values():  # the last round removed each node's secure state

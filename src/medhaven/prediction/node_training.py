@@ -550,10 +550,15 @@ def drive_training(p: TrainParams, targets: list[str], exchange: Exchange, *,
                 new, loglik = fed.newton_aggregate(stats, beta, l2=p.l2)
             history.append(loglik)
             step = float(np.max(np.abs(new - beta)))
+            tol = p.tol
+            if summed is not None:  # rounded sums: steps below the rounding's reach are noise
+                from medhaven.prediction.secagg import newton_noise
+
+                tol = max(tol, newton_noise(stats[0].hessian, beta, p.l2, len(targets)))
             beta = new
             if not np.all(np.isfinite(beta)):
                 raise InvalidInput("newton: coefficients diverged (separation?); set l2 > 0")
-            if step < p.tol:
+            if step < tol:
                 converged = True
                 break
         weights = unscale_weights([beta[1:].reshape(-1, 1), beta[:1].copy()], scale)

@@ -115,6 +115,26 @@ def error_bound(nodes: int) -> float:
     return max(int(nodes), 1) * step()
 
 
+def newton_noise(hessian: Array, beta: Array, l2: float, nodes: int) -> float:
+    """How far rounding can move a Newton step's coefficients (the largest change of any).
+
+    The summed gradient and Hessian are each off by less than ``e =
+    error_bound(nodes)`` per value, so the step ``H⁻¹g`` moves by at most
+    ``(√d·e + d·e·|β|₂) / λ_min(H)`` (``H`` penalised, ``d`` coefficients);
+    twice that is returned. A secure Newton training has converged once its
+    steps are below this (or ``tol``).
+    """
+    d = int(beta.size)
+    penalty = np.full(d, float(l2))
+    penalty[0] = 0.0
+    h = np.asarray(hessian, dtype=np.float64) + np.diag(penalty)
+    low = float(np.linalg.eigvalsh(0.5 * (h + h.T)).min())
+    if low <= 0:  # not positive definite: no floor (Newton's own solve reports it)
+        return 0.0
+    e = error_bound(nodes)
+    return 2.0 * (math.sqrt(d) * e + d * e * float(np.linalg.norm(beta))) / low
+
+
 def quantize(values: Array, nodes: int, rng: np.random.Generator) -> Array:
     """Float values to the ring (uint64), rounded stochastically (unbiased); refuses big values."""
     x = np.asarray(values, dtype=np.float64).ravel()
@@ -512,5 +532,6 @@ def secure_sum(exchange: Exchange, stage: str, asks: dict[str, tuple[Arrays, dic
     return SecureSum(out, replies, u3, None, 4)
 
 
-__all__ = ["SECURE_STAGES", "SecureSum", "dequantize", "error_bound", "mask_reply", "node_stage",
-           "prg", "quantize", "secure_sum", "state_path", "step", "threshold_for", "value_bound"]  # fmt: skip
+__all__ = ["SECURE_STAGES", "SecureSum", "dequantize", "error_bound", "mask_reply", "newton_noise",
+           "node_stage", "prg", "quantize", "secure_sum", "state_path", "step", "threshold_for",
+           "value_bound"]  # fmt: skip
