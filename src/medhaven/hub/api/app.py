@@ -35,7 +35,7 @@ from medhaven.hub.permissions import V1
 from medhaven.hub.ratelimit import LoginLimiter
 from medhaven.hub.schemas import ErrorResponse
 from medhaven.hub.services.jobs import Dispatcher, JobRunner
-from medhaven.web import error_page, is_web_request, mount
+from medhaven.web.render import error_page, is_web_request
 
 log = logging.getLogger(__name__)
 API_PREFIX = V1
@@ -174,6 +174,8 @@ def create_app(config: HubConfig, *, database: Database | None = None) -> FastAP
         # the complete template the permission table is keyed by
         app.include_router(module.router, dependencies=[Depends(authorize)])
     app.include_router(program.router, dependencies=[Depends(authorize)])  # issue 9
+    from medhaven.web import mount  # the pages import the hub's API modules
+
     mount(app)  # the web pages at / (medhaven.web), same services and permission table
     _install_error_handlers(app)
     return app
