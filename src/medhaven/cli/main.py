@@ -10,6 +10,7 @@ import typer
 from medhaven import __version__
 from medhaven.cli import (
     cdm,
+    challenges,
     characterize,
     cohort,
     courses,
@@ -26,6 +27,7 @@ from medhaven.cli import (
     hub_review,
     jobs,
     node,
+    program,
     study,
     synth,
 )
@@ -42,6 +44,7 @@ app.add_typer(cdm.app, name="cdm")
 app.add_typer(characterize.app, name="characterize")
 app.add_typer(cohort.app, name="cohort")
 app.add_typer(courses.app, name="course")
+app.add_typer(challenges.app, name="challenge")
 app.add_typer(deid.app, name="deid")
 app.add_typer(disclosure.app, name="disclosure")
 app.command("synth")(synth.synth)
@@ -57,6 +60,7 @@ app.add_typer(jobs.app, name="jobs")
 app.add_typer(hub_datasets.app, name="datasets")
 app.add_typer(hub_admin.app, name="admin")
 app.add_typer(node.app, name="node")
+app.add_typer(program.app, name="program")
 app.add_typer(federation.app, name="federation")
 app.add_typer(study.app, name="study")
 

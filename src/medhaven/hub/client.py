@@ -538,6 +538,19 @@ class HubClient:
         out: JSON = self._call("GET", "/certificates/verify", params={"code": code})
         return out
 
+    # program dashboard (issue 9)
+    def program_dashboard(self, *, year: int | None = None) -> JSON:
+        """Every table of the program dashboard (program officers and admins)."""
+        params = {} if year is None else {"year": year}
+        out: JSON = self._call("GET", "/program/dashboard", params=params)
+        return out
+
+    def program_target(self, *, year: int, trainees: int, org_id: int | None = None) -> JSON:
+        """Set the program's target of trainees for a year (overall, or one university)."""
+        body = {"year": year, "trainees": trainees, "org_id": org_id}
+        out: JSON = self._call("POST", "/program/targets", json=body)
+        return out
+
     # audit
     def audit_verify(self) -> JSON:
         """Verify the audit chain (admins)."""
