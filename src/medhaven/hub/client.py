@@ -538,6 +538,43 @@ class HubClient:
         out: JSON = self._call("GET", "/certificates/verify", params={"code": code})
         return out
 
+    # challenges (issue 9)
+    def challenges(self, *, course_id: int | None = None, limit: int = 50) -> JSON:
+        """Challenges of your courses."""
+        out: JSON = self._call("GET", "/challenges",
+                               params={"course_id": course_id, "limit": limit})  # fmt: skip
+        return out
+
+    def challenge(self, challenge_id: int) -> JSON:
+        """One challenge."""
+        out: JSON = self._call("GET", f"/challenges/{challenge_id}")
+        return out
+
+    def create_challenge(self, body: JSON) -> JSON:
+        """Create a challenge of a course you teach."""
+        out: JSON = self._call("POST", "/challenges", json=body)
+        return out
+
+    def submit_challenge(
+        self, challenge_id: int, *, model: JSON | None = None,
+        predictions: dict[str, float] | None = None,
+    ) -> JSON:  # fmt: skip
+        """Submit a model specification or predictions (person id -> probability)."""
+        body: JSON = {"model": model} if predictions is None else {"predictions": predictions}
+        out: JSON = self._call("POST", f"/challenges/{challenge_id}/submissions", json=body)
+        return out
+
+    def challenge_submissions(self, challenge_id: int, *, everyone: bool = False) -> JSON:
+        """Your submissions (the course's staff with ``everyone``: all)."""
+        out: JSON = self._call("GET", f"/challenges/{challenge_id}/submissions",
+                               params={"everyone": everyone or None, "limit": 200})  # fmt: skip
+        return out
+
+    def leaderboard(self, challenge_id: int) -> JSON:
+        """The leaderboard (the private column only after the close)."""
+        out: JSON = self._call("GET", f"/challenges/{challenge_id}/leaderboard")
+        return out
+
     # program dashboard (issue 9)
     def program_dashboard(self, *, year: int | None = None) -> JSON:
         """Every table of the program dashboard (program officers and admins)."""
