@@ -118,11 +118,12 @@ def error_bound(nodes: int) -> float:
 def newton_noise(hessian: Array, beta: Array, l2: float, nodes: int) -> float:
     """How far rounding can move a Newton step's coefficients (the largest change of any).
 
-    The summed gradient and Hessian are each off by less than ``e =
-    error_bound(nodes)`` per value, so the step ``H⁻¹g`` moves by at most
-    ``(√d·e + d·e·|β|₂) / λ_min(H)`` (``H`` penalised, ``d`` coefficients);
-    twice that is returned. A secure Newton training has converged once its
-    steps are below this (or ``tol``).
+    The summed gradient is off by less than ``e = error_bound(nodes)`` per
+    value, so near the fit (where the step ``s`` is small and the Hessian's
+    own error ``δH·s`` is negligible) the step moves by at most
+    ``√d·e / λ_min(H)`` (``H`` penalised, ``d`` coefficients); twice that is
+    returned. A secure Newton training has converged once its steps are
+    below this (or ``tol``): smaller steps are the rounding's noise.
     """
     d = int(beta.size)
     penalty = np.full(d, float(l2))
@@ -131,8 +132,7 @@ def newton_noise(hessian: Array, beta: Array, l2: float, nodes: int) -> float:
     low = float(np.linalg.eigvalsh(0.5 * (h + h.T)).min())
     if low <= 0:  # not positive definite: no floor (Newton's own solve reports it)
         return 0.0
-    e = error_bound(nodes)
-    return 2.0 * (math.sqrt(d) * e + d * e * float(np.linalg.norm(beta))) / low
+    return 2.0 * math.sqrt(d) * error_bound(nodes) / low
 
 
 def quantize(values: Array, nodes: int, rng: np.random.Generator) -> Array:
