@@ -239,3 +239,17 @@ def test_compare_refuses_a_bad_model_in_the_list_before_training_any() -> None:
                                       "mlp", "--xgb-mode", "ring"])  # fmt: skip
     assert isinstance(result.exception, InvalidInput)
     assert "cyclic or bagging" in result.exception.message
+
+
+def test_a_federated_study_spec_takes_xgb_mode_and_refuses_another(tmp_path: Path) -> None:
+    from medhaven.prediction.study import load_spec
+
+    from .test_study import _federated, _write
+
+    doc = {**_federated(xgb_mode="bagging"), "model": {"kind": "xgboost"}}
+    spec = load_spec(_write(tmp_path, doc))
+    assert spec.hub is not None and spec.hub.xgb_mode == "bagging"
+    assert spec.model.kind == "xgboost"
+    with pytest.raises(InvalidInput, match=r"hub\.xgb_mode") as err:
+        load_spec(_write(tmp_path, _federated(xgb_mode="ring")))
+    assert "\n" not in err.value.message
