@@ -88,8 +88,10 @@ NAV: tuple[tuple[str, str, str], ...] = (
     ("/reviews", N_("Review queue"), f"POST {V1}/requests/{{request_id}}/reviews"),
     ("/jobs", N_("Jobs"), f"GET {V1}/jobs"),
     ("/courses", N_("Courses"), f"POST {V1}/courses/{{course_id}}/members"),  # people who teach or learn
+    ("/challenges", N_("Challenges"), f"POST {V1}/challenges/{{challenge_id}}/submissions"),
     ("/admin/users", N_("Users"), f"GET {V1}/users"),
     ("/admin/orgs", N_("Organisations"), f"GET {V1}/users"),
+    ("/program", N_("Program"), f"GET {V1}/program/dashboard"),
     ("/audit", N_("Audit log"), f"GET {V1}/audit"),
     ("/profile", N_("Profile"), f"GET {V1}/auth/tokens"),
 )
