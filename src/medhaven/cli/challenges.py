@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 from pathlib import Path
@@ -37,51 +38,55 @@ def _json_file(path: Path, option: str) -> dict[str, Any]:
 
 
 def read_predictions(path: Path) -> dict[str, float]:
-    """A predictions CSV: a header ``person_id,probability``, then one row per person.
-
-    Any fault is one line naming the file, the row (the header is row 1) and the field.
-    """
+    """A predictions CSV file (:func:`parse_predictions`)."""
     try:
-        fh = path.open(encoding="utf-8", newline="")
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise NotFound(f"--predictions: {path}: no such file") from None
+    except UnicodeDecodeError:
+        raise InvalidInput(f"{path}: not UTF-8 text") from None
     except OSError as exc:
         raise InvalidInput(
             f"--predictions: {path}: cannot read the file", detail=str(exc)
         ) from None
+    return parse_predictions(text, source=str(path))
+
+
+def parse_predictions(text: str, *, source: str) -> dict[str, float]:
+    """Predictions CSV text: a header ``person_id,probability``, then one row per person.
+
+    Any fault is one line naming the source, the row (the header is row 1) and the field.
+    """
     out: dict[str, float] = {}
-    with fh:
-        reader = csv.reader(fh)
-        try:
-            header = [h.strip() for h in next(reader, [])]
-            if header != ["person_id", "probability"]:
-                raise InvalidInput(f"{path}: row 1: the header must be person_id,probability")
-            for row_no, row in enumerate(reader, start=2):
-                if not row or all(not c.strip() for c in row):
-                    continue
-                if len(row) != 2:
-                    raise InvalidInput(f"{path}: row {row_no}: 2 fields expected, {len(row)} found")
-                pid, value = row[0].strip(), row[1].strip()
-                if not pid.isdigit() or len(pid) > 19:
-                    raise InvalidInput(f"{path}: row {row_no}: person_id: not a whole number")
-                try:
-                    p = float(value)
-                except ValueError:
-                    raise InvalidInput(f"{path}: row {row_no}: probability: not a number") from None
-                if not math.isfinite(p) or not 0.0 <= p <= 1.0:
-                    raise InvalidInput(f"{path}: row {row_no}: probability: not in [0, 1]")
-                key = str(int(pid))
-                if key in out:
-                    raise InvalidInput(f"{path}: row {row_no}: person_id: listed twice")
-                if len(out) >= MAX_ROWS:
-                    raise InvalidInput(f"{path}: row {row_no}: more than {MAX_ROWS} rows")
-                out[key] = p
-        except UnicodeDecodeError:
-            raise InvalidInput(f"{path}: not UTF-8 text") from None
-        except csv.Error as exc:
-            raise InvalidInput(f"{path}: row {reader.line_num}: not CSV ({exc})") from None
+    reader = csv.reader(io.StringIO(text))
+    try:
+        header = [h.strip() for h in next(reader, [])]
+        if header != ["person_id", "probability"]:
+            raise InvalidInput(f"{source}: row 1: the header must be person_id,probability")
+        for row_no, row in enumerate(reader, start=2):
+            if not row or all(not c.strip() for c in row):
+                continue
+            if len(row) != 2:
+                raise InvalidInput(f"{source}: row {row_no}: 2 fields expected, {len(row)} found")
+            pid, value = row[0].strip(), row[1].strip()
+            if not pid.isdigit() or len(pid) > 19:
+                raise InvalidInput(f"{source}: row {row_no}: person_id: not a whole number")
+            try:
+                p = float(value)
+            except ValueError:
+                raise InvalidInput(f"{source}: row {row_no}: probability: not a number") from None
+            if not math.isfinite(p) or not 0.0 <= p <= 1.0:
+                raise InvalidInput(f"{source}: row {row_no}: probability: not in [0, 1]")
+            key = str(int(pid))
+            if key in out:
+                raise InvalidInput(f"{source}: row {row_no}: person_id: listed twice")
+            if len(out) >= MAX_ROWS:
+                raise InvalidInput(f"{source}: row {row_no}: more than {MAX_ROWS} rows")
+            out[key] = p
+    except csv.Error as exc:
+        raise InvalidInput(f"{source}: row {reader.line_num}: not CSV ({exc})") from None
     if not out:
-        raise InvalidInput(f"{path}: no predictions")
+        raise InvalidInput(f"{source}: no predictions")
     return out
 
 

@@ -15,6 +15,7 @@ from fastapi.staticfiles import StaticFiles
 
 from medhaven.web.admin import router as admin_router
 from medhaven.web.card import router as card_router
+from medhaven.web.challenges import router as challenges_router
 from medhaven.web.courses import router as courses_router
 from medhaven.web.pages import router
 from medhaven.web.program import router as program_router
@@ -29,6 +30,7 @@ def mount(app: FastAPI) -> None:
     app.include_router(study_router)  # before the pages: /jobs/N/result.json, not /jobs/{id}
     app.include_router(card_router)  # /jobs/N/card
     app.include_router(courses_router)  # /courses
+    app.include_router(challenges_router)  # /challenges
     app.include_router(program_router)  # /program
     app.include_router(admin_router)  # before the pages: /datasets/publish, not /datasets/{id}
     app.include_router(router)
