@@ -8,7 +8,9 @@ instructor, student), a startup (a company, with a researcher), and the
 ministry, a central review board (reviewer, program officer, admin). The
 researcher leads a project with the student as a member, asks for access to
 every dataset, and the ministry's reviewer approves: the project holds an
-active grant.
+active grant. The university runs the course "Medical AI 101" (the instructor, a
+teaching assistant, six students) on the last hospital's dataset (flagged for teaching), with a quiz lab and a
+prediction challenge; the program officer sets the year's trainee targets.
 
 Passwords are random per installation and kept in ``OUT/logins.json`` (mode
 0600), written last: a hub database without it is seeded again from nothing.
@@ -23,13 +25,32 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import select
+
 from medhaven.demo import HospitalSummary
 from medhaven.demo_data import write_json
 from medhaven.errors import InvalidInput
 from medhaven.hub.db import Database, database_url
-from medhaven.hub.models import Decision, OrgKind, ProjectType, Role, User
+from medhaven.hub.models import (
+    AccessRequest,
+    CourseRole,
+    Decision,
+    OrgKind,
+    ProjectType,
+    Role,
+    User,
+)
 from medhaven.hub.schemas import DatasetCreate, ProjectCreate, RequestCreate, ReviewCreate
-from medhaven.hub.services import access, catalogue, identity, projects, review
+from medhaven.hub.services import (
+    access,
+    catalogue,
+    challenges,
+    courses,
+    identity,
+    program,
+    projects,
+    review,
+)
 from medhaven.hub.services.common import SYSTEM_ACTOR, Principal
 
 LOGINS = "logins.json"
@@ -47,7 +68,22 @@ PEOPLE: tuple[tuple[str, Role, str, str], ...] = (
     ("reviewer", Role.REVIEWER, MINISTRY, "Dr. Eun-ji Kang (review board)"),
     ("officer", Role.PROGRAM_OFFICER, MINISTRY, "Hye-jin Yoon"),
     ("admin", Role.ADMIN, MINISTRY, "Hub administrator"),
+    ("ta", Role.STUDENT, UNIVERSITY, "Seung-woo Han (teaching assistant)"),
 )
+#: the students of the demo course "Medical AI 101" besides ``student`` (all at the university)
+TRAINEES: tuple[tuple[str, str], ...] = (
+    ("trainee1", "Ha-eun Kim"), ("trainee2", "Jun-seo Oh"), ("trainee3", "Ye-jin Song"),
+    ("trainee4", "Tae-yang Lim"), ("trainee5", "Soo-ah Baek"),
+)  # fmt: skip
+QUIZ = {"questions": [
+    {"id": "q1", "text": "Which figure says how well a model ranks patients by risk?",
+     "choices": ["AUROC", "Calibration slope"], "answer": "AUROC"},
+    {"id": "q2", "text": "May a count of 3 patients leave a hospital's node?",
+     "choices": ["yes", "no"], "answer": "no"},
+]}  # fmt: skip
+CHALLENGE_TASK = {"name": "ckd", "target_cohort": "essential_hypertension",
+                  "outcome_cohort": "chronic_kidney_disease",
+                  "features": {"windows": [365], "counts": False, "measurement_values": False}}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -110,6 +146,7 @@ def _seed(db: Database, hospitals: list[HospitalSummary]) -> HubSeed:
                 description=f"{h.name_en} ({h.name_ko}): de-identified OMOP CDM of the "
                 f"hospital's synthetic patients; node {h.slug}",
                 person_count=h.persons, terms_of_use="No re-identification. Demo data.",
+                teaching=h is hospitals[-1],  # synthetic, offered for teaching: the course's
             )  # fmt: skip
             ds = catalogue.publish(s, _principal(made[f"custodian-{h.slug}"]), body,
                                    min_cell_count=5)  # fmt: skip
@@ -131,7 +168,41 @@ def _seed(db: Database, hospitals: list[HospitalSummary]) -> HubSeed:
             decision=Decision.APPROVE, conditions="Aggregate results only.",
             expires_at=now + dt.timedelta(days=365),
         ))  # fmt: skip
+        for key, display in TRAINEES:
+            person(s, key, Role.STUDENT, orgs[UNIVERSITY], UNIVERSITY, display)
+        _seed_course(s, made, datasets[hospitals[-1].slug], now)
         return HubSeed(users=users, project_id=project.id, datasets=datasets)
+
+
+def _seed_course(s: Any, made: dict[str, User], dataset_id: int, now: dt.datetime) -> None:
+    """The university's course "Medical AI 101" (instructor, a TA, six students) on the
+    last hospital's dataset (flagged for teaching by its custodian; asked for and approved like
+    any access), a quiz lab, a prediction
+    challenge, and the programme's targets for the year (program officer)."""
+    teacher = _principal(made["instructor"])
+    students = [_email("student"), *(_email(k) for k, _ in TRAINEES)]
+    course = courses.seed_course(s, instructor=teacher, student_emails=students,
+                                 dataset_ids=[dataset_id], term=f"{now.year}-2",
+                                 year=now.year)  # fmt: skip
+    courses.enrol(s, teacher, course.id, email=_email("ta"), role=CourseRole.TA.value)
+    req = s.execute(select(AccessRequest).where(AccessRequest.project_id == course.project_id)
+                    ).scalar_one()  # fmt: skip
+    review.decide(s, _principal(made["reviewer"]), req.id, ReviewCreate(
+        decision=Decision.APPROVE, conditions="Teaching only; aggregate results only.",
+        expires_at=now + dt.timedelta(days=180),
+    ))  # fmt: skip
+    courses.add_lab(s, teacher, course.id, title="Read a model card", kind="model_card",
+                    check=QUIZ, instructions="Open a model card and answer two questions.")  # fmt: skip
+    challenges.create(s, teacher, challenges.ChallengeCreate(
+        course_id=course.id, title="Predict CKD in hypertension", mode="model",
+        task=CHALLENGE_TASK, dataset_ids=[dataset_id], opens_at=now,
+        closes_at=now + dt.timedelta(days=60),
+        description="Train a model at the hospitals; scored on a hidden split that never "
+        "leaves them.",
+    ))  # fmt: skip
+    officer = _principal(made["officer"])
+    program.set_target(s, officer, year=now.year, trainees=40)
+    program.set_target(s, officer, year=now.year, trainees=20, org_id=course.org_id)
 
 
 def _read(path: Path) -> HubSeed:
