@@ -33,9 +33,29 @@ def test_compare_json_has_the_three_trainings_and_the_auroc_ratio() -> None:
     assert ratio >= 0.95  # the generator's hospitals at 2,000 persons each: few outcomes
 
 
-def test_compare_refuses_a_model_without_a_federated_path() -> None:
+def test_compare_trains_logistic_l1_with_the_same_penalty_three_ways() -> None:
+    result = CliRunner().invoke(app, ["study", "compare", "--hospitals", "3", "--persons", "2000",
+                                      "--seed", "7", "--model", "logistic_l1", "--l1", "4",
+                                      "--transport", "in_process", "--json"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["model"] == "logistic_l1"
+    assert doc["federated"]["mode"] == "proximal_newton"
+    assert doc["federated"]["hyperparameters"]["l1"] == 4.0
+    assert doc["pooled"]["hyperparameters"]["C"] == 0.25  # C = 1/l1, not cross-validated
+    for key in ("local", "federated", "pooled"):
+        assert 0.5 < doc[key]["auroc"] <= 1.0, key
+    assert doc["federated_pooled_auroc_ratio"] >= 0.95
+
+
+def test_compare_refuses_an_unknown_model_and_a_bad_l1() -> None:
     result = CliRunner().invoke(app, ["study", "compare", "--persons", "100", "--model",
-                                      "logistic_l1", "--json"])  # fmt: skip
+                                      "random_forest", "--json"])  # fmt: skip
     assert result.exit_code != 0
     assert isinstance(result.exception, InvalidInput)
-    assert "logistic_l1 has no federated path" in result.exception.message
+    assert "'random_forest' is not one of logistic_l2, logistic_l1" in result.exception.message
+    result = CliRunner().invoke(app, ["study", "compare", "--persons", "100", "--model",
+                                      "logistic_l1", "--l1", "0", "--json"])  # fmt: skip
+    assert result.exit_code != 0
+    assert isinstance(result.exception, InvalidInput)
+    assert result.exception.message == "--l1: must be a positive number"

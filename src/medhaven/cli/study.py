@@ -101,7 +101,8 @@ def compare_cmd(
     model: list[str] = typer.Option(
         ["logistic_l2"],
         "--model",
-        help="logistic_l2, mlp, lightgbm or xgboost; repeat or comma-separate for several.",
+        help="logistic_l2, logistic_l1, mlp, lightgbm or xgboost; repeat or comma-separate "
+        "for several.",
     ),
     xgb_mode: str = typer.Option(
         "cyclic", "--xgb-mode", help="xgboost: cyclic (nodes take turns) or bagging."
@@ -110,6 +111,9 @@ def compare_cmd(
         "flower", "--transport", help="flower (real processes on loopback) or in_process."
     ),
     l2: float = typer.Option(1.0, "--l2", help="L2 penalty of the federated Newton fit."),
+    l1: float = typer.Option(
+        1.0, "--l1", help="logistic_l1: L1 penalty (federated l1; local and pooled C = 1/l1)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
 ) -> None:
     """Generate hospitals and compare local-only, federated and pooled training on a common
@@ -127,11 +131,11 @@ def compare_cmd(
         extra = {"xgb_mode": xgb_mode} if m == "xgboost" else None
         if as_json:
             docs.append(compare(hospitals=hospitals, persons=persons, seed=seed, model=m,
-                                transport=transport, l2=l2, federated=extra))  # fmt: skip
+                                transport=transport, l2=l2, l1=l1, federated=extra))  # fmt: skip
             continue
         with console.status(f"generating {hospitals} hospitals and training {m} three ways"):
             doc = compare(hospitals=hospitals, persons=persons, seed=seed, model=m,
-                          transport=transport, l2=l2, federated=extra)  # fmt: skip
+                          transport=transport, l2=l2, l1=l1, federated=extra)  # fmt: skip
         _show_compare(doc)
     if as_json:
         print_json(docs[0] if len(docs) == 1 else {"comparisons": docs})

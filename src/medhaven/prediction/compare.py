@@ -14,13 +14,22 @@ test part together, and every model below is evaluated on it:
   deployment (:mod:`.node_training`): over real Flower processes on loopback
   (a SuperLink and one SuperNode per hospital, ``"transport": "flower"``), or
   in this process (``"transport": "in_process"``); logistic_l2 is trained by
-  Newton steps, mlp by FedAvg, lightgbm by bagging, xgboost cyclic or
+  Newton steps, logistic_l1 by proximal Newton steps (the job's ``l1``;
+  local and pooled are trained with ``C = 1/l1``: the same penalty on
+  indicator columns, see below), mlp by FedAvg, lightgbm by bagging, xgboost cyclic or
   bagging as Flower's XGBoost strategies (the nodes enforce a minimum cell
   count of 5 on every leaf; local and pooled xgboost are trained under the
   same minimum, so all three share the hyperparameters);
 * ``pooled``: every training part concatenated, trained in one place with
   :func:`~.models.fit` (a simulation only: the point of federation is that
   nobody can do this).
+
+logistic_l1: the federated fit maximises ``loglik - l1·‖β‖₁`` on the
+original columns, the local and pooled fits (liblinear) penalise the
+power-of-two scaled columns (:func:`~.models.fit`): for 0/1 columns the two
+penalties are the same, for count and measurement columns divided by ``s``
+the federated penalty is ``s`` times weaker. It is the same model, not the
+same objective, so the ratio is not an equality check.
 
 ``wall_seconds``: training time (the model fit for local and pooled; the
 whole ``train`` job for federated, which includes each node building its
@@ -53,7 +62,7 @@ DEMO_TASK: dict[str, Any] = {"name": "hf-1y-in-hypertension",
 KEYS = ("auroc", "auprc", "brier", "calibration_slope")
 SIMULATION_POLICY = DisclosurePolicy(min_cell_count=1)  # everything here stays on this machine
 MIN_CELL = 5  # each generated node's minimum cell count
-COMPARED = ("logistic_l2", "mlp", "lightgbm", "xgboost")
+COMPARED = ("logistic_l2", "logistic_l1", "mlp", "lightgbm", "xgboost")
 
 
 def _metrics(model: TrainedModel, test: PredictionData) -> dict[str, Any]:
@@ -121,14 +130,13 @@ def _federated(root: Path, names: list[str], params: dict[str, Any], *, transpor
 
 def check_model(model: str) -> None:
     """Refuse a model kind that ``study compare`` cannot train three ways."""
-    if model == "logistic_l1":
-        raise InvalidInput("--model: logistic_l1 has no federated path (use logistic_l2)")
     if model not in COMPARED:
         raise InvalidInput(f"--model: {model[:40]!r} is not one of {', '.join(COMPARED)}")
 
 
 def compare(*, hospitals: int, persons: int, seed: int, model: str = "logistic_l2",
             transport: str = "flower", test_fraction: float = 0.25, l2: float = 1.0,
+            l1: float = 1.0,
             rounds: int | None = None, work: Path | None = None,
             hyperparameters: dict[str, Any] | None = None,
             federated: dict[str, Any] | None = None) -> dict[str, Any]:  # fmt: skip
@@ -136,7 +144,9 @@ def compare(*, hospitals: int, persons: int, seed: int, model: str = "logistic_l
 
     ``hyperparameters`` (the model's, the same for the three trainings) and
     ``federated`` (more ``train`` job parameters: ``local_epochs``, ``mu``,
-    ``xgb_mode`` ...) override the defaults.
+    ``xgb_mode`` ...) override the defaults. logistic_l1: ``l1`` is the
+    federated penalty and ``C = 1/l1`` the local and pooled one (a ``C``
+    in ``hyperparameters`` wins: then ``l1 = 1/C``).
     """
     from medhaven.prediction.study import split, stack
     from medhaven.prediction.task import parse_task
@@ -149,7 +159,15 @@ def compare(*, hospitals: int, persons: int, seed: int, model: str = "logistic_l
     check_model(model)
     if persons < 1:
         raise InvalidInput("--persons: at least 1")
-    spec = ModelSpec(kind=model, seed=seed, hyperparameters=hyperparameters or {})  # type: ignore[arg-type]
+    hyperparameters = dict(hyperparameters or {})
+    if model == "logistic_l1":
+        given = ModelSpec(kind="logistic_l1", hyperparameters=hyperparameters).resolved()["C"]
+        if given is not None:
+            l1 = 1.0 / float(given)
+        elif not (l1 > 0 and np.isfinite(l1)):
+            raise InvalidInput("--l1: must be a positive number")
+        hyperparameters["C"] = 1.0 / l1
+    spec = ModelSpec(kind=model, seed=seed, hyperparameters=hyperparameters)  # type: ignore[arg-type]
     spec.resolved()  # bad hyperparameters refused before anything is generated
     min_cell = MIN_CELL if model == "xgboost" else None
     with tempfile.TemporaryDirectory(prefix="medhaven-compare-") as tmp:
@@ -188,12 +206,13 @@ def compare(*, hospitals: int, persons: int, seed: int, model: str = "logistic_l
         t0 = time.perf_counter()
         pooled_model = fit(spec, pooled_train, min_cell_count=min_cell)
         pooled = {**_metrics(pooled_model, test), "wall_seconds":
-                  round(time.perf_counter() - t0, 3), "train_persons": pooled_train.rows}  # fmt: skip
+                  round(time.perf_counter() - t0, 3), "train_persons": pooled_train.rows,
+                  "hyperparameters": _public(pooled_model.hyperparameters)}  # fmt: skip
         # federated
         params: dict[str, Any] = {"task": DEMO_TASK,
                                   "model": {"kind": model, "seed": seed,
-                                            "hyperparameters": hyperparameters or {}},
-                                  "test_fraction": test_fraction, "seed": seed, "l2": l2,
+                                            "hyperparameters": hyperparameters},
+                                  "test_fraction": test_fraction, "seed": seed, "l2": l2, "l1": l1,
                                   "min_patients": 20}  # fmt: skip
         if rounds is not None:
             params["rounds"] = rounds
@@ -213,7 +232,8 @@ def compare(*, hospitals: int, persons: int, seed: int, model: str = "logistic_l
                      "mode": fed_model.training.get("mode"),
                      "rounds": fed_model.training.get("rounds"),
                      "train_persons": fed_model.n_train, "status": doc.get("status"),
-                     "sites": fed_model.training.get("sites")}  # fmt: skip
+                     "sites": fed_model.training.get("sites"),
+                     "hyperparameters": _public(fed_model.hyperparameters)}  # fmt: skip
     ratio = None
     if federated["auroc"] is not None and pooled["auroc"]:
         ratio = round(float(federated["auroc"]) / float(pooled["auroc"]), 6)
@@ -223,6 +243,11 @@ def compare(*, hospitals: int, persons: int, seed: int, model: str = "logistic_l
             "test_persons": test.rows, "generate_seconds": round(generate_s, 3),
             "local": local, "federated": federated, "pooled": pooled,
             "federated_pooled_auroc_ratio": ratio}  # fmt: skip
+
+
+def _public(hp: dict[str, Any]) -> dict[str, Any]:
+    """The resolved hyperparameters, as JSON (numbers, strings, lists)."""
+    return {k: v for k, v in hp.items() if isinstance(v, int | float | str | list | None)}
 
 
 def _mean(values: list[Any]) -> float | None:
