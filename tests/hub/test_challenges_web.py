@@ -47,6 +47,11 @@ def test_challenge_pages_submit_and_leaderboard(
     page = cc.get(f"/challenges/{cid}")
     board = page.text.split('id="board"')[1]
     assert score in board and ">Private score<" not in page.text
+    # the scoring job's own page shows no private score while the challenge is open
+    job_page = cc.get(f"/jobs/{subs[0]['job_id']}")
+    assert job_page.status_code == 200 and score in job_page.text  # the result is shown
+    assert '"private"' not in job_page.text
+    assert "&#34;private&#34;" not in job_page.text
     # a bad model spec: one line, nothing stored
     r = cc.post(f"/challenges/{cid}/submissions", data={"csrf_token": csrf, "model": "{kind"})
     assert r.status_code == 400 and "model: not JSON" in r.text
