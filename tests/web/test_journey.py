@@ -15,9 +15,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import secrets
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -26,12 +23,9 @@ from typing import Any
 
 import pytest
 
-from medhaven.demo_data import DemoData, prepare
-from medhaven.demo_hub import HubSeed, seed_hub
+from medhaven.demo_data import HELD_KINDS, HOLDING_NODE, DemoData, prepare
+from medhaven.demo_hub import HubSeed, console_logins, seed_hub
 from medhaven.demo_system import DemoSystem
-from medhaven.federation.console_users import add_user
-from medhaven.federation.node import NodeConfig
-from medhaven.federation.processes import Service, free_port
 from web.conftest import browser_missing_reason
 
 _reason = browser_missing_reason()
@@ -52,8 +46,8 @@ PERSONS, SEED = 2000, 5
 TARGET, OUTCOME = "essential_hypertension", "t2dm_metformin_new_users"
 TRAIN = ("hanbit-university", "saemmul-general")
 REQUESTED = (*TRAIN, "pureun-community")
-#: The hospital whose custodian checks cohort counts before they leave (the node's policy).
-HELD_NODE, HELD_KIND = "saemmul-general", "cohort_count"
+#: The demo hospital whose policy holds this kind's results for its custodian's release.
+HELD_KIND = HELD_KINDS[0]
 #: Bounds for a loaded 2-core machine (seconds).
 START_WAIT, TRAIN_WAIT = 120.0, 600.0
 HANGUL = re.compile(r"[\uac00-\ud7a3]")
@@ -68,8 +62,16 @@ class Demo:
     data: DemoData
     system: DemoSystem
     start_seconds: float
-    console_url: str
-    console_password: str
+    consoles: list[dict[str, str]]
+
+    @property
+    def held_node(self) -> str:
+        """The hospital that holds ``HELD_KIND`` results for its custodian."""
+        return self.data.nodes[HOLDING_NODE]
+
+    def console(self, node: str) -> dict[str, str]:
+        """The node console account of one hospital (``node``, ``email``, ``password``)."""
+        return next(c for c in self.consoles if c["node"] == node)
 
 
 @pytest.fixture(scope="module")
@@ -80,47 +82,13 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     data = prepare(out, seed=SEED, persons=PERSONS, hospitals=3)
     assert set(REQUESTED) == set(data.nodes)
     logins, _reused = seed_hub(out, data.report.hospitals)
-    # the held hospital's custodian asks to check cohort counts, and gets a console account
-    toml = data.node_config(HELD_NODE)
-    with toml.open("a", encoding="utf-8") as fh:
-        fh.write(f'require_release_approval = ["{HELD_KIND}"]\n')
-    password = secrets.token_urlsafe(16)
-    add_user(NodeConfig.load(toml).console_users_path,
-             logins.login(f"custodian-{HELD_NODE}")["email"], password)  # fmt: skip
-    system = DemoSystem(data)
+    consoles = console_logins(out, data.nodes)  # a node console account per hospital
+    system = DemoSystem(data)  # hub, SuperLink, SuperNodes and node consoles
     try:
         system.start(wait=START_WAIT)  # stops what it started when it fails
-        console = _start_console(system, toml)  # listed in system.services: stopped with it
-        yield Demo(system.url, logins, data, system, time.perf_counter() - started,
-                   f"http://{console.address}", password)  # fmt: skip
+        yield Demo(system.url, logins, data, system, time.perf_counter() - started, consoles)
     finally:
         system.stop()
-
-
-def _start_console(system: DemoSystem, toml: Path) -> Service:
-    """``medhaven node console`` for one node, as its own process group; waits until it answers."""
-    import httpx
-
-    port = free_port()
-    log_path = system.run_dir / "console.log"
-    log = open(log_path, "ab")  # noqa: SIM115 - closed by Service.stop
-    cmd = [sys.executable, "-c", "from medhaven.cli.main import main; main()", "node", "console",
-           "--config", str(toml), "--host", "127.0.0.1", "--port", str(port)]  # fmt: skip
-    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True)  # fmt: skip
-    svc = Service(name=f"console {toml.parent.name}", proc=proc, log_path=log_path,
-                  address=f"127.0.0.1:{port}", _log=log)  # fmt: skip
-    system.services.append(svc)
-    deadline = time.monotonic() + START_WAIT
-    while time.monotonic() < deadline:
-        assert svc.alive(), f"the node console exited (log: {log_path})"
-        try:
-            if httpx.get(f"http://{svc.address}/signin", timeout=2.0).status_code == 200:
-                return svc
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    raise AssertionError(f"the node console did not answer (log: {log_path})")
 
 
 def _shot(page: Page, name: str) -> None:
@@ -325,7 +293,8 @@ def test_the_key_pages_in_korean_with_a_job_over_real_flower(browser: Browser, d
     _nav_is_korean(page)
     page.get_by_label("연구 종류").select_option("cohort_count")
     page.locator("#s-cohort-name").select_option(TARGET)
-    page.get_by_label(TRAIN[0], exact=True).check()  # not the held node: it holds counts
+    for name in TRAIN:
+        page.get_by_label(name, exact=True).check()
     _shot(page, "10-ko-study-builder")
     page.get_by_role("button", name="연구 제출").click()
     expect(page).to_have_url(re.compile(r"/jobs/\d+$"))
@@ -337,48 +306,58 @@ def test_the_key_pages_in_korean_with_a_job_over_real_flower(browser: Browser, d
     ctx.close()
 
 
-def _dd(page: Page, term: str) -> Any:
-    """The value next to a term of a result's facts list."""
-    return page.locator(f"dl.facts dt:text-is('{term}') + dd").first
+def _shown(cell: Any) -> str:
+    """A released cell as the pages print it: its display form, else its value."""
+    if isinstance(cell, dict):
+        return (
+            str(cell["display"])
+            if cell.get("display") not in (None, "")
+            else _shown(cell.get("value"))
+        )
+    return str(cell)
 
 
-def test_a_custodian_releases_a_held_count_in_the_node_console(
+def test_a_custodian_releases_a_held_result_in_the_node_console(
     browser: Browser, demo: Demo
 ) -> None:
+    node = demo.held_node
     researcher = _context(browser).new_page()
     _sign_in(researcher, demo, "researcher")
-    # a cohort count at the hospital whose policy holds counts for its custodian
+    # an incidence study at the hospital whose policy holds incidence for its custodian
     researcher.goto(f"{demo.url}/projects/{demo.seed.project_id}/study")
     researcher.get_by_label("Kind of study").select_option(HELD_KIND)
     researcher.locator("#s-cohort-name").select_option(TARGET)
-    researcher.get_by_label(HELD_NODE, exact=True).check()
+    researcher.locator("#s-outcome-name").select_option(OUTCOME)
+    researcher.get_by_label(node, exact=True).check()
     researcher.get_by_role("button", name="Submit the study").click()
     expect(researcher).to_have_url(re.compile(r"/jobs/\d+$"))
     job_id = int(researcher.url.rsplit("/", 1)[1])
     seen = _follow_live(researcher, timeout=120)
     assert seen[-1] == "held", _job_summary(researcher, demo, job_id)
     researcher.reload()
-    row = researcher.locator("#job-status tr", has_text=HELD_NODE)
+    row = researcher.locator("#job-status tr", has_text=node)
     expect(row.locator(".badge")).to_have_class(re.compile(r"\bs-held\b"))
     # nothing is released yet: the hub holds no result
     assert researcher.request.get(f"{demo.url}/api/v1/jobs/{job_id}/result").status == 409
     expect(researcher.get_by_role("button", name="Check for released results")).to_be_visible()
     _shot(researcher, "12-job-held")
 
-    # the custodian signs into the node's console and releases it from the queue
+    # the custodian signs into the node's console (the demo's) and releases it from the queue
+    account = demo.console(node)
+    console_url = demo.system.consoles[node]
     custodian_ctx = _context(browser)
     custodian = custodian_ctx.new_page()
-    custodian.goto(f"{demo.console_url}/signin")
-    custodian.locator("#email").fill(demo.seed.login(f"custodian-{HELD_NODE}")["email"])
-    custodian.locator("#password").fill(demo.console_password)
+    custodian.goto(f"{console_url}/signin")
+    custodian.locator("#email").fill(account["email"])
+    custodian.locator("#password").fill(account["password"])
     custodian.locator("main button[type=submit]").click()
-    custodian.goto(f"{demo.console_url}/queue")
+    custodian.goto(f"{console_url}/queue")
     held = custodian.locator("section.held-job")
     expect(held).to_have_count(1)
     expect(held).to_contain_text(HELD_KIND)
     _shot(custodian, "13-console-queue")
     held.get_by_role("button", name="Release").click()
-    custodian.goto(f"{demo.console_url}/queue")
+    custodian.goto(f"{console_url}/queue")
     expect(custodian.locator("#queue-empty")).to_be_visible()
     custodian_ctx.close()
 
@@ -387,14 +366,22 @@ def test_a_custodian_releases_a_held_count_in_the_node_console(
     collect = researcher.locator("#collect button")
     if collect.count():
         collect.click()
+    # collecting runs in the background: a page still showing "held" (not live) is reloaded
+    deadline = time.monotonic() + 120
     seen = _follow_live(researcher, timeout=120)
+    while seen[-1] == "held" and time.monotonic() < deadline:
+        time.sleep(2)
+        researcher.reload()
+        seen = _follow_live(researcher, timeout=120)
     assert seen[-1] == "completed", _job_summary(researcher, demo, job_id)
     api = researcher.request.get(f"{demo.url}/api/v1/jobs/{job_id}/result")
     assert api.status == 200, api.text()
-    persons = api.json()["result"]["persons"]
-    shown = persons.get("display") or str(persons["value"])
-    expect(researcher.locator("#attrition")).to_be_visible(timeout=30_000)
-    expect(_dd(researcher, "Persons")).to_have_text(str(shown))
-    expect(researcher.locator("#job-status tr", has_text=HELD_NODE)).to_contain_text("OK")
+    strata = api.json()["result"]["combined"]["strata"]
+    (overall,) = [s for s in strata if s["name"] == "overall"]
+    first = overall["rows"][0]
+    cells = researcher.locator("#stratum-overall tbody tr").first.locator("td")
+    expect(cells.nth(0)).to_have_text(_shown(first["persons"]))
+    expect(cells.nth(1)).to_have_text(_shown(first["outcomes"]))
+    expect(researcher.locator("#job-status tr", has_text=node)).to_contain_text("OK")
     _shot(researcher, "14-job-released")
     researcher.context.close()
