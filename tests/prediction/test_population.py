@@ -14,7 +14,12 @@ import numpy as np
 import pytest
 
 from medhaven.cdm import CdmStore
-from medhaven.prediction.population import Population, study_population
+from medhaven.prediction.population import (
+    OUTCOME_COHORT_ID,
+    TARGET_COHORT_ID,
+    Population,
+    study_population,
+)
 from medhaven.prediction.task import PredictionTask
 from prediction.tinycdm import TinyCdm, day, definition
 
@@ -159,3 +164,25 @@ def test_same_cohort_ids_refused(store: CdmStore) -> None:
     build(store)
     with pytest.raises(InvalidInput, match="different cohort ids"):
         study_population(store, task(), target_id=5, outcome_id=5)
+
+
+def test_a_population_without_ids_leaves_other_cohorts_alone_and_nothing_behind(
+    store: CdmStore,
+) -> None:
+    build(store)
+    ids = {"target_id": TARGET_COHORT_ID, "outcome_id": OUTCOME_COHORT_ID}
+    kept = study_population(store, task(), **ids)  # its rows stay under the named ids
+    before = store.fetchall(
+        "SELECT cohort_definition_id, subject_id, cohort_start_date FROM cohort ORDER BY ALL"
+    )
+    assert {row[0] for row in before} == set(ids.values())
+    # another job's population at the same time must neither read nor replace those rows
+    swapped = PredictionTask(name="u", target_cohort=definition("ConditionOccurrence", COND),
+                             outcome_cohort=definition("DrugExposure", DRUG, end_offset=0))  # fmt: skip
+    other = study_population(store, swapped)
+    after = store.fetchall(
+        "SELECT cohort_definition_id, subject_id, cohort_start_date FROM cohort ORDER BY ALL"
+    )
+    assert after == before
+    assert set(other.person_id.tolist()) <= {1, 3, 4, 5, 6, 8, 11}  # its own target cohort
+    assert set(other.person_id.tolist()) != set(kept.person_id.tolist())

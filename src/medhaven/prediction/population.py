@@ -25,6 +25,7 @@ index date lies in no observation period are dropped first (PLP's
 
 from __future__ import annotations
 
+import secrets
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,9 +38,12 @@ from medhaven.cdm import CdmStore
 from medhaven.errors import InvalidInput
 from medhaven.prediction.task import PredictionTask
 
-# Cohort definition ids used in the cohort table unless the caller gives others.
+# Cohort definition ids a caller may name to keep a population's cohorts in the cohort table.
 TARGET_COHORT_ID = 9_700_001
 OUTCOME_COHORT_ID = 9_700_002
+# Without ids, each call writes its two cohorts under ids of its own (from this range up) and
+# deletes them afterwards: two jobs at one node at the same time never read each other's rows.
+PRIVATE_COHORT_IDS = 10**12
 
 
 @dataclass(frozen=True)
@@ -145,11 +149,33 @@ def study_population(
     store: CdmStore,
     task: PredictionTask,
     *,
-    target_id: int = TARGET_COHORT_ID,
-    outcome_id: int = OUTCOME_COHORT_ID,
+    target_id: int | None = None,
+    outcome_id: int | None = None,
     results_schema: str | None = None,
 ) -> Population:
-    """Generate both cohorts and apply the task's population rules; the rows stay at the node."""
+    """Generate both cohorts and apply the task's population rules; the rows stay at the node.
+
+    With ``target_id``/``outcome_id`` the cohorts stay in the cohort table under
+    those ids; without, they are written under ids private to this call and
+    deleted when the population is read.
+    """
+    if target_id is None and outcome_id is None:
+        private = PRIVATE_COHORT_IDS + 2 * secrets.randbelow(10**12)
+        population = None
+        try:
+            population = study_population(store, task, target_id=private,
+                                          outcome_id=private + 1, results_schema=results_schema)  # fmt: skip
+        finally:
+            try:
+                with store.transaction():
+                    store.execute(f"DELETE FROM {cohort_table(results_schema)} "
+                                  f"WHERE cohort_definition_id IN (?, ?)", [private, private + 1])  # fmt: skip
+            except Exception:
+                if population is not None:  # else the error that stopped it is the one to see
+                    raise
+        return population
+    target_id = TARGET_COHORT_ID if target_id is None else target_id
+    outcome_id = OUTCOME_COHORT_ID if outcome_id is None else outcome_id
     if target_id == outcome_id:
         raise InvalidInput("study population: target and outcome need different cohort ids")
     generate_cohort(store, task.target_expression(), cohort_definition_id=target_id,
@@ -193,4 +219,10 @@ def study_population(
     )
 
 
-__all__ = ["OUTCOME_COHORT_ID", "TARGET_COHORT_ID", "Population", "study_population"]
+__all__ = [
+    "OUTCOME_COHORT_ID",
+    "PRIVATE_COHORT_IDS",
+    "TARGET_COHORT_ID",
+    "Population",
+    "study_population",
+]
