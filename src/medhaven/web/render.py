@@ -87,7 +87,8 @@ NAV: tuple[tuple[str, str, str], ...] = (
     ("/requests", N_("Access requests"), f"GET {V1}/requests"),
     ("/reviews", N_("Review queue"), f"POST {V1}/requests/{{request_id}}/reviews"),
     ("/jobs", N_("Jobs"), f"GET {V1}/jobs"),
-    ("/courses", N_("Courses"), f"POST {V1}/courses/{{course_id}}/members"),  # people who teach or learn
+    # people who teach or learn
+    ("/courses", N_("Courses"), f"POST {V1}/courses/{{course_id}}/members"),
     ("/challenges", N_("Challenges"), f"POST {V1}/challenges/{{challenge_id}}/submissions"),
     ("/admin/users", N_("Users"), f"GET {V1}/users"),
     ("/admin/orgs", N_("Organisations"), f"GET {V1}/users"),
