@@ -33,6 +33,21 @@ def test_compare_json_has_the_three_trainings_and_the_auroc_ratio() -> None:
     assert ratio >= 0.95  # the generator's hospitals at 2,000 persons each: few outcomes
 
 
+def test_compare_mlp_federated_uses_the_pooled_models_penalty_and_epochs() -> None:
+    result = CliRunner().invoke(app, ["study", "compare", "--hospitals", "3", "--persons", "2000",
+                                      "--seed", "7", "--model", "mlp", "--transport", "in_process",
+                                      "--json"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    pooled, federated = doc["pooled"]["hyperparameters"], doc["federated"]["hyperparameters"]
+    assert (pooled["alpha"], pooled["max_iter"], pooled["batch_size"]) == (2.0, 40, 200)
+    assert federated["l2"] == pytest.approx(0.01)  # scikit-learn's alpha / batch size: 2 / 200
+    assert federated["learning_rate"] == pooled["learning_rate_init"] == 0.003
+    assert doc["federated"]["mode"] == "fedavg" and doc["federated"]["rounds"] == 20  # 40 epochs
+    for key in ("local", "federated", "pooled"):
+        assert 0.5 < doc[key]["auroc"] <= 1.0, key
+
+
 def test_compare_trains_logistic_l1_with_the_same_penalty_three_ways() -> None:
     result = CliRunner().invoke(app, ["study", "compare", "--hospitals", "3", "--persons", "2000",
                                       "--seed", "7", "--model", "logistic_l1", "--l1", "4",

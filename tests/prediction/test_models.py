@@ -66,7 +66,7 @@ def test_mlp_numpy_forward_matches_scikit_learn(train_test) -> None:
     rms = np.sqrt(np.asarray(train.X.power(2).mean(axis=0)).ravel())
     scale = np.array([2.0 ** math.ceil(math.log2(max(r, 1.0))) for r in rms])
     assert scale[-1] == 2.0 and np.all(scale[:-1] == 1.0)  # the Poisson count, the indicators
-    clf = MLPClassifier(hidden_layer_sizes=(8,), alpha=0.1, learning_rate_init=1e-3,
+    clf = MLPClassifier(hidden_layer_sizes=(8,), alpha=2.0, learning_rate_init=3e-3,
                         max_iter=60, batch_size=200, random_state=5)  # fmt: skip
     with pytest.warns(Warning):
         clf.fit(train.X.toarray() / scale, train.y.astype(np.int64))

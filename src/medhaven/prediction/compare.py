@@ -16,7 +16,9 @@ test part together, and every model below is evaluated on it:
   in this process (``"transport": "in_process"``); logistic_l2 is trained by
   Newton steps, logistic_l1 by proximal Newton steps (the job's ``l1``;
   local and pooled are trained with ``C = 1/l1``: the same penalty on
-  indicator columns, see below), mlp by FedAvg, lightgbm by bagging, xgboost cyclic or
+  indicator columns, see below), mlp by FedAvg (``MLP_LOCAL_EPOCHS`` epochs
+  a round, ``ceil(max_iter / MLP_LOCAL_EPOCHS)`` rounds: as many passes as
+  the pooled fit, with its ``alpha``, step size and batch size), lightgbm by bagging, xgboost cyclic or
   bagging as Flower's XGBoost strategies (the nodes enforce a minimum cell
   count of 5 on every leaf; local and pooled xgboost are trained under the
   same minimum, so all three share the hyperparameters);
@@ -62,6 +64,7 @@ DEMO_TASK: dict[str, Any] = {"name": "hf-1y-in-hypertension",
 KEYS = ("auroc", "auprc", "brier", "calibration_slope")
 SIMULATION_POLICY = DisclosurePolicy(min_cell_count=1)  # everything here stays on this machine
 MIN_CELL = 5  # each generated node's minimum cell count
+MLP_LOCAL_EPOCHS = 2  # mlp: epochs per FedAvg round; rounds = ceil(max_iter / local_epochs)
 COMPARED = ("logistic_l2", "logistic_l1", "mlp", "lightgbm", "xgboost")
 
 
@@ -214,10 +217,14 @@ def compare(*, hospitals: int, persons: int, seed: int, model: str = "logistic_l
                                             "hyperparameters": hyperparameters},
                                   "test_fraction": test_fraction, "seed": seed, "l2": l2, "l1": l1,
                                   "min_patients": 20}  # fmt: skip
+        if model == "mlp":  # as many passes over the rows as the pooled fit's max_iter epochs
+            epochs = (federated or {}).get("local_epochs", MLP_LOCAL_EPOCHS)
+            if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 1:
+                raise InvalidInput("federated: local_epochs must be an integer >= 1")
+            params["local_epochs"] = epochs
+            params["rounds"] = -(-int(spec.resolved()["max_iter"]) // epochs)
         if rounds is not None:
             params["rounds"] = rounds
-        elif model == "mlp":
-            params["rounds"] = 10
         params.update(federated or {})
         doc, setup_s = _federated(base / "h", names, params, transport=transport,
                                   work=base / "fed")  # fmt: skip

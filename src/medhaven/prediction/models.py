@@ -53,8 +53,8 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "lightgbm": {"n_estimators": 200, "learning_rate": 0.05, "num_leaves": 31,
                  "min_child_samples": 20, "reg_lambda": 0.0, "colsample_bytree": 1.0,
                  "num_threads": 1},
-    "mlp": {"hidden_layer_sizes": [32], "alpha": 0.1, "learning_rate_init": 1e-3,
-            "max_iter": 20, "batch_size": 200},
+    "mlp": {"hidden_layer_sizes": [32], "alpha": 2.0, "learning_rate_init": 3e-3,
+            "max_iter": 40, "batch_size": 200},
     "xgboost": XGB_DEFAULTS,
 }  # fmt: skip
 

@@ -348,12 +348,18 @@ def _layers(arrays: Arrays) -> int:
 
 
 def local_config(p: TrainParams) -> Any:
-    """Local training settings of an ``mlp`` job (FedAvg/FedProx)."""
+    """Local training settings of an ``mlp`` job (FedAvg/FedProx).
+
+    The model's ``alpha`` is scikit-learn's: each mini-batch's mean log loss
+    plus ``alpha/(2·batch)·‖W‖²``, so the local ``l2`` is ``alpha/batch_size``
+    (the pooled fit's penalty per step, whenever a batch is full).
+    """
     from medhaven.prediction.federated import LocalConfig
 
     hp = p.model.resolved()
+    batch = int(hp["batch_size"])
     return LocalConfig(epochs=p.local_epochs, learning_rate=float(hp["learning_rate_init"]),
-                       batch_size=int(hp["batch_size"]), mu=p.mu)  # fmt: skip
+                       batch_size=batch, l2=float(hp["alpha"]) / batch, mu=p.mu)  # fmt: skip
 
 
 def _bag(config: NodeConfig, spec: JobSpec, p: TrainParams, arrays: Arrays) -> RoundReply:
