@@ -3,15 +3,18 @@ entry, a submission through the form in both languages, the private column only 
 
 from __future__ import annotations
 
+import datetime as dt
 import re
+from typing import Any
 
 from fastapi.testclient import TestClient
-from sqlalchemy import update
+from sqlalchemy import func, select, update
 
 from hub.conftest import PASSWORD, World
 from hub.test_challenges import L2, Sites, _challenge, _close, _course, _settled, cc, sites  # noqa: F401
 from medhaven.hub.db import Database
-from medhaven.hub.models import Challenge
+from medhaven.hub.models import AuditEntry, Challenge
+from medhaven.hub.permissions import V1
 
 
 def _sign_in(c: TestClient, who: str) -> str:
@@ -78,3 +81,75 @@ def test_a_challenge_page_is_not_found_for_outsiders(
     _sign_in(cc, "researcher")
     r = cc.get(f"/challenges/{ch['id']}")
     assert r.status_code == 404 and "Hidden" not in r.text
+
+
+def _form(course: dict[str, Any], csrf: str, **over: Any) -> dict[str, Any]:
+    now = dt.datetime.now(dt.UTC).replace(second=0, microsecond=0)
+    return {"csrf_token": csrf, "title": "Predict CKD (web)", "description": "From the form.",
+            "mode": "predictions", "target_cohort": "essential_hypertension",
+            "outcome_cohort": "chronic_kidney_disease", "risk_window_start": "1",
+            "risk_window_end": "365", "task_name": "ckd-web",
+            "opens_at": (now - dt.timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M"),
+            "closes_at": (now + dt.timedelta(days=3)).strftime("%Y-%m-%dT%H:%M"),
+            "max_daily": "4", "test_fraction": "0.5", "public_fraction": "0.4",
+            "score_digits": "2", "dataset_ids": list(course["datasets"].values()),
+            **over}  # fmt: skip
+
+
+def _count(db: Database) -> int:
+    with db.unit(readonly=True) as s:
+        return int(s.execute(select(func.count(Challenge.id))).scalar_one())
+
+
+def test_the_instructor_creates_a_challenge_with_the_form(
+    cc: TestClient,  # noqa: F811
+    world: World,
+    db: Database,
+) -> None:
+    course = _course(cc, world, ["student"])
+    csrf = _sign_in(cc, "instructor")
+    page = cc.get(f"/courses/{course['id']}")
+    assert f'href="/courses/{course["id"]}/challenges/new"' in page.text
+    form = cc.get(f"/courses/{course['id']}/challenges/new")
+    assert form.status_code == 200 and 'id="challenge-form"' in form.text
+    for name, ds in course["datasets"].items():  # the course's granted datasets to choose from
+        assert f'value="{ds}"> {name}' in form.text
+    url = f"/courses/{course['id']}/challenges"
+    bad = {"closes_at": _form(course, csrf)["opens_at"]}  # closes when it opens
+    for over, message in ((bad, "closes_at: must be after opens_at"),
+                          ({"public_fraction": "1.5"}, "public_fraction: must be between 0 and 1"),
+                          ({"score_digits": "x"}, "score_digits: a number"),
+                          ({"mode": "essay"}, "mode: must be one of model, predictions"),
+                          ({"target_cohort": "nope"}, "target_cohort: pick a cohort"),
+                          ({"opens_at": "soon"}, "opens_at: a date and time"),
+                          ({"dataset_ids": []}, "dataset_ids: choose at least one"),
+                          ({"dataset_ids": ["999"]}, "dataset_ids: dataset 999 has no active grant"),
+                          ):  # fmt: skip
+        r = cc.post(url, data=_form(course, csrf, **over))
+        assert r.status_code == 400, (over, r.text[:300])
+        assert 'id="challenge-error"' in r.text and message in r.text, over
+        assert 'value="Predict CKD (web)"' in r.text  # the form keeps what was typed
+    assert _count(db) == 0
+    r = cc.post(url, data={k: v for k, v in _form(course, csrf).items() if k != "csrf_token"},
+                follow_redirects=False)  # fmt: skip
+    assert r.status_code == 403 and _count(db) == 0  # no CSRF token
+    r = cc.post(url, data=_form(course, csrf), follow_redirects=False)
+    assert r.status_code == 303, r.text
+    cid = int(r.headers["location"].rsplit("/", 1)[1])
+    api = cc.get(f"{V1}/challenges/{cid}", headers=world.auth("student")).json()
+    assert api["title"] == "Predict CKD (web)" and api["mode"] == "predictions"
+    assert (api["max_daily"], api["public_fraction"], api["test_fraction"],
+            api["score_digits"]) == (4, 0.4, 0.5, 2)  # fmt: skip
+    assert api["task"] == {"name": "ckd-web", "target_cohort": "essential_hypertension",
+                           "outcome_cohort": "chronic_kidney_disease",
+                           "risk_window_start": 1, "risk_window_end": 365}  # fmt: skip
+    assert sorted(api["dataset_ids"]) == sorted(course["datasets"].values())
+    with db.unit(readonly=True) as s:
+        actions = s.execute(select(AuditEntry.action).where(AuditEntry.object_id == str(cid),
+                            AuditEntry.object_type == "challenge")).scalars().all()  # fmt: skip
+    assert "challenge.create" in actions
+    # a student may neither see the form nor post it
+    scsrf = _sign_in(cc, "student")
+    assert cc.get(f"/courses/{course['id']}/challenges/new").status_code == 403
+    r = cc.post(url, data=_form(course, scsrf), follow_redirects=False)
+    assert r.status_code == 403 and _count(db) == 1

@@ -8,20 +8,23 @@ the hidden private scores are the service's own rules.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
+from medhaven.analytics.cohorts.library import library_names
 from medhaven.cli.challenges import parse_predictions
-from medhaven.errors import ConfigError, InvalidInput
+from medhaven.errors import ConfigError, Forbidden, InvalidInput
 from medhaven.hub.api.challenges import COMBINED
 from medhaven.hub.api.deps import StateDep
 from medhaven.hub.models import Course
 from medhaven.hub.permissions import V1
-from medhaven.hub.services import challenges
-from medhaven.web.pages import Form, one, writer
+from medhaven.hub.services import challenges, courses
+from medhaven.hub.services.common import Principal
+from medhaven.web.pages import Form, ids, one, writer
 from medhaven.web.render import N_, allowed, guard, principal_of, redirect, render
 
 router = APIRouter(include_in_schema=False)
@@ -105,3 +108,117 @@ def challenge_submit(challenge_id: int, request: Request, state: StateDep, form:
         preds = parse_predictions(csv_text, source="predictions")
     challenges.submit(state.db, me, state.jobs, challenge_id, model=model, predictions=preds)
     return redirect(f"/challenges/{challenge_id}#mine")
+
+
+# -- the instructor's form -------------------------------------------------------------------
+
+FORM_DEFAULTS: dict[str, Any] = {
+    "title": "", "description": "", "mode": "model", "task_name": "", "target_cohort": "",
+    "outcome_cohort": "", "risk_window_start": "1", "risk_window_end": "365", "opens_at": "",
+    "closes_at": "", "max_daily": "5", "test_fraction": "0.3", "public_fraction": "0.5",
+    "score_digits": "3", "dataset_ids": [],
+}  # fmt: skip
+WHEN_FORMAT = "%Y-%m-%dT%H:%M"
+
+
+def _when(form: dict[str, list[str]], name: str) -> dt.datetime:
+    """A ``datetime-local`` field read as UTC."""
+    text = one(form, name)
+    try:
+        value = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise InvalidInput(f"{name}: a date and time (UTC), e.g. 2026-12-03T09:00") from None
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+def _number(form: dict[str, list[str]], name: str, kind: type[int] | type[float]) -> Any:
+    try:
+        return kind(one(form, name))
+    except ValueError:
+        raise InvalidInput(f"{name}: a number") from None
+
+
+def _day(form: dict[str, list[str]], name: str) -> int:
+    value = _number(form, name, int)
+    if not -100_000 <= value <= 100_000:
+        raise InvalidInput(f"{name}: out of range")
+    return int(value)
+
+
+def create_spec(course_id: int, form: dict[str, list[str]]) -> challenges.ChallengeCreate:
+    """The challenge the form asks for (one-line error naming a field; the service checks the
+    rest: the window, the limits, the course's grants)."""
+    names = library_names()
+    for field in ("target_cohort", "outcome_cohort"):
+        if one(form, field) not in names:
+            raise InvalidInput(f"{field}: pick a cohort from the example library")
+    start, end = _day(form, "risk_window_start"), _day(form, "risk_window_end")
+    if end < start:
+        raise InvalidInput("risk_window_end: must not be before risk_window_start")
+    task = {"name": (one(form, "task_name") or one(form, "title"))[:200] or "challenge",
+            "target_cohort": one(form, "target_cohort"),
+            "outcome_cohort": one(form, "outcome_cohort"),
+            "risk_window_start": start, "risk_window_end": end}  # fmt: skip
+    chosen = ids(form, "dataset_ids")
+    if not chosen:
+        raise InvalidInput("dataset_ids: choose at least one of the course's datasets")
+    return challenges.ChallengeCreate(
+        course_id=course_id, title=one(form, "title"), mode=one(form, "mode"), task=task,
+        dataset_ids=chosen, opens_at=_when(form, "opens_at"), closes_at=_when(form, "closes_at"),
+        description=one(form, "description")[:20_000],
+        max_daily=_number(form, "max_daily", int),
+        test_fraction=_number(form, "test_fraction", float),
+        public_fraction=_number(form, "public_fraction", float),
+        score_digits=_number(form, "score_digits", int),
+    )  # fmt: skip
+
+
+def _new_form(
+    request: Request,
+    state: StateDep,
+    me: Principal,
+    course_id: int,
+    *,
+    values: dict[str, Any],
+    error: str | None = None,
+    status_code: int = 200,
+) -> Response:
+    with state.db.unit(readonly=True) as session:
+        course = courses.get_visible(session, me, course_id)
+        if courses.my_role(session, me, course) not in courses.STAFF:
+            raise Forbidden(
+                "only the course's instructor or teaching assistants may create challenges"
+            )
+        view = {"id": course.id, "code": course.code, "title": course.title}
+        granted = [(d.dataset_id, d.name) for d in courses.datasets(session, course)]
+    return render(request, "challenges_new.html", principal=me, status_code=status_code,
+                  course=view, granted=granted, library=library_names(), values=values,
+                  error=error, modes=challenges.MODES, mode_label=MODE_LABEL)  # fmt: skip
+
+
+@router.get("/courses/{course_id}/challenges/new", response_class=HTMLResponse)
+def challenge_new(course_id: int, request: Request, state: StateDep) -> Response:
+    """The form for a new challenge of a course (its instructor or teaching assistants)."""
+    me = principal_of(request)
+    guard(me, f"POST {V1}/challenges")
+    now = dt.datetime.now(dt.UTC).replace(second=0, microsecond=0)
+    values = dict(FORM_DEFAULTS, opens_at=now.strftime(WHEN_FORMAT),
+                  closes_at=(now + dt.timedelta(days=14)).strftime(WHEN_FORMAT))  # fmt: skip
+    return _new_form(request, state, me, course_id, values=values)
+
+
+@router.post("/courses/{course_id}/challenges", response_class=HTMLResponse)
+def challenge_create(course_id: int, request: Request, state: StateDep, form: Form) -> Response:
+    """Create the challenge through the API's service; a bad field is shown in the form (400)."""
+    me = writer(request, form)
+    guard(me, f"POST {V1}/challenges")
+    values: dict[str, Any] = {k: one(form, k) for k in FORM_DEFAULTS if k != "dataset_ids"}
+    values["dataset_ids"] = [v for v in form.get("dataset_ids", []) if v.isdigit()]
+    try:
+        spec = create_spec(course_id, form)
+        with state.db.unit() as session:
+            cid = challenges.create(session, me, spec).id
+    except InvalidInput as exc:
+        return _new_form(request, state, me, course_id, values=values, error=exc.message,
+                         status_code=400)  # fmt: skip
+    return redirect(f"/challenges/{cid}")
