@@ -301,6 +301,10 @@ def fit(
                         training={"mode": "local", "sites": 1})  # fmt: skip
 
 
+LIBLINEAR_INTERCEPT_SCALING = 10.0
+"""liblinear's synthetic intercept column: the intercept ``b`` is penalised as ``|b|/10``."""
+
+
 def _fit_logistic(kind: str, hp: dict[str, Any], data: PredictionData, seed: int) -> list[Array]:
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import StratifiedKFold, cross_val_score
@@ -313,9 +317,11 @@ def _fit_logistic(kind: str, hp: dict[str, Any], data: PredictionData, seed: int
             # newton-cg leaves the intercept unpenalised: the objective of federated Newton, l2 = 1/C
             return LogisticRegression(C=C, l1_ratio=0.0, solver="newton-cg", tol=1e-8,
                                       max_iter=int(hp["max_iter"]))  # fmt: skip
-        # liblinear penalises the intercept; a large intercept_scaling makes that negligible
+        # liblinear penalises the intercept as a column of value LIBLINEAR_INTERCEPT_SCALING:
+        # (1/C)·|b|/scaling; federated L1 applies the same penalty (federated_l1.l1_penalty)
         return LogisticRegression(C=C, l1_ratio=l1_ratio, solver="liblinear",
-                                  intercept_scaling=10.0, max_iter=int(hp["max_iter"]),
+                                  intercept_scaling=LIBLINEAR_INTERCEPT_SCALING,
+                                  max_iter=int(hp["max_iter"]),
                                   random_state=seed)  # fmt: skip
 
     if hp["C"] is None:
@@ -425,6 +431,7 @@ def blank_feature_infos(model_string: str) -> str:
 __all__ = [
     "DEFAULTS",
     "KINDS",
+    "LIBLINEAR_INTERCEPT_SCALING",
     "ModelKind",
     "ModelSpec",
     "TrainedModel",

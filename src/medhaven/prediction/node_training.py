@@ -100,7 +100,7 @@ class TrainParams(_Params):
     test_fraction: float = Field(default=0.25, gt=0.0, lt=1.0)
     seed: int = 1
     l2: float = Field(default=1.0, ge=0.0)
-    l1: float = Field(default=1.0, ge=0.0)  # logistic_l1: maximise loglik - l1 * ||beta||_1
+    l1: float = Field(default=1.0, ge=0.0)  # logistic_l1: liblinear's C = 1/l1 (federated_l1.py)
     tol: float = Field(default=1e-8, gt=0.0)
     local_epochs: int = Field(default=1, ge=1, le=100)
     mu: float = Field(default=0.0, ge=0.0)
@@ -551,7 +551,7 @@ def drive_training(p: TrainParams, targets: list[str], exchange: Exchange, *,
             stats = ([fed.NewtonStats.from_arrays(summed)] if summed is not None
                      else [fed.NewtonStats.from_arrays(state[n].arrays) for n in active])  # fmt: skip
             if kind == "logistic_l1":  # proximal Newton: the pooled lasso fit
-                new, loglik = prox_newton_step(stats, beta, penalty=l1_penalty(p.l1, scale))
+                new, loglik = prox_newton_step(stats, beta, penalty=l1_penalty(p.l1, ids.size))
             else:
                 new, loglik = fed.newton_aggregate(stats, beta, l2=p.l2)
             history.append(loglik)
