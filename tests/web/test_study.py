@@ -224,3 +224,84 @@ def test_custodian_dashboard_lists_held_outputs_without_a_release_button(
     sign_in(client, "student")  # no custodian: no held list, and still no review queue
     assert 'id="held"' not in client.get("/").text
     assert client.get("/reviews").status_code == 403
+
+
+PREDICTION = {"kind": "prediction", "cohort_name": "essential_hypertension",
+              "outcome_name": "heart_failure_admission", "tar_start": "1", "tar_end": "365",
+              "study_name": "opts"}  # fmt: skip
+TASK = {"name": "opts", "target_cohort": "essential_hypertension",
+        "outcome_cohort": "heart_failure_admission", "risk_window_start": 1,
+        "risk_window_end": 365}  # fmt: skip
+
+
+def test_builder_offers_every_model_kind_rounds_xgb_mode_and_secure_aggregation(
+    hub: TestClient, world: Seed
+) -> None:
+    sign_in(hub, "researcher")
+    page = hub.get(f"/projects/{world.project_id}/study").text
+    models = re.findall(
+        r'<option value="(\w+)"', page.split('id="s-model"', 1)[1].split("</select>")[0]
+    )
+    assert models == ["logistic_l2", "logistic_l1", "mlp", "lightgbm", "xgboost"]
+    modes = page.split('id="s-xgb-mode"', 1)[1].split("</select>")[0]
+    assert re.findall(r'<option value="(\w+)"', modes) == ["cyclic", "bagging"]
+    assert 'name="rounds"' in page and 'name="l1"' in page
+    assert re.search(r'<input type="checkbox" id="s-secagg" name="secure_aggregation"[^>]*>', page)
+    assert 'checked aria-describedby="s-secagg-help"' not in page  # off by default
+    ko = hub.get(f"/projects/{world.project_id}/study?lang=ko").text
+    assert "보안 집계" in ko and "로지스틱 회귀 (L1, 라쏘)" in ko and "XGBoost 연합 방식" in ko
+
+
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        ({"model_kind": "logistic_l1", "l1": "4", "rounds": "40"},
+         {"model": {"kind": "logistic_l1"}, "rounds": 40, "l1": 4.0}),
+        ({"model_kind": "xgboost", "xgb_mode": "bagging"},
+         {"model": {"kind": "xgboost"}, "xgb_mode": "bagging"}),
+        ({"model_kind": "xgboost", "rounds": "3"},  # the form's default mode
+         {"model": {"kind": "xgboost"}, "rounds": 3, "xgb_mode": "cyclic"}),
+        ({"model_kind": "mlp", "rounds": "5", "secure_aggregation": "on", "xgb_mode": "bagging"},
+         {"model": {"kind": "mlp"}, "rounds": 5, "secure_aggregation": True}),
+        ({"model_kind": "logistic_l2", "secure_aggregation": "on"},
+         {"model": {"kind": "logistic_l2"}, "secure_aggregation": True}),
+    ],
+)  # fmt: skip
+def test_the_submitted_train_job_has_the_options_asked_for(
+    hub: TestClient, web_db: Database, world: Seed, fields: dict[str, str],
+    expected: dict[str, object],
+) -> None:  # fmt: skip
+    csrf = sign_in(hub, "researcher")
+    r = _post(hub, world, csrf, **PREDICTION, **fields)
+    assert r.status_code == 303, r.text  # type: ignore[attr-defined]
+    [job] = _jobs(web_db)
+    assert job.kind == "train" and job.parameters == {"task": TASK, **expected}
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"model_kind": "lightgbm", "secure_aggregation": "on"},
+         "parameters.secure_aggregation: for logistic_l2 (Newton) and mlp (FedAvg) only, not lightgbm"),
+        ({"model_kind": "xgboost", "secure_aggregation": "on"},
+         "parameters.secure_aggregation: for logistic_l2 (Newton) and mlp (FedAvg) only, not xgboost"),
+        ({"model_kind": "mlp", "rounds": "0"}, "rounds: from 1 to 500"),
+        ({"model_kind": "mlp", "rounds": "501"}, "rounds: from 1 to 500"),
+        ({"model_kind": "mlp", "rounds": "ten"}, "rounds: a whole number"),
+        ({"model_kind": "mlp", "l1": "2"}, "l1: the L1 penalty is for logistic_l1 only"),
+        ({"model_kind": "logistic_l1", "l1": "-1"}, "l1: a number above 0"),
+        ({"model_kind": "xgboost", "xgb_mode": "ring"}, "xgb_mode: one of cyclic, bagging"),
+    ],
+)  # fmt: skip
+def test_a_refused_option_is_shown_in_the_form_and_nothing_is_submitted(
+    hub: TestClient, web_db: Database, world: Seed, fields: dict[str, str], message: str
+) -> None:
+    csrf = sign_in(hub, "researcher")
+    r = _post(hub, world, csrf, **PREDICTION, **fields)
+    assert r.status_code == 400  # type: ignore[attr-defined]
+    text = r.text  # type: ignore[attr-defined]
+    error = re.search(r'id="study-error">(.*?)</p>', text, re.S)
+    assert error and message in error.group(1).replace("&#39;", "'"), error
+    if fields.get("secure_aggregation"):  # the form again, as it was ticked
+        assert re.search(r'name="secure_aggregation" value="on" checked', text)
+    assert _jobs(web_db) == []

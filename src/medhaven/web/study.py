@@ -39,9 +39,17 @@ STUDY_KINDS: dict[str, tuple[str, str]] = {
 }
 MODEL_KINDS: dict[str, str] = {
     "logistic_l2": N_("Logistic regression (L2)"),
+    "logistic_l1": N_("Logistic regression (L1, lasso)"),
     "mlp": N_("Neural network (MLP)"),
     "lightgbm": N_("Gradient-boosted trees (LightGBM, bagged)"),
+    "xgboost": N_("Gradient-boosted trees (XGBoost)"),
 }
+#: xgboost's federated modes → label msgid (TrainParams.xgb_mode)
+XGB_MODES: dict[str, str] = {
+    "cyclic": N_("Cyclic: the nodes add trees in turn"),
+    "bagging": N_("Bagging: each node's trees, joined"),
+}
+MAX_ROUNDS = 500  # TrainParams.rounds
 MAX_ATLAS_CHARS = 60_000
 HELD_SCAN = 500
 
@@ -126,12 +134,35 @@ def study_parameters(form: dict[str, list[str]]) -> tuple[str, dict[str, Any]]:
     task = {"name": name[:200], "target_cohort": target, "outcome_cohort": outcome,
             "risk_window_start": start, "risk_window_end": end}  # fmt: skip
     params: dict[str, Any] = {"task": task, "model": {"kind": model}}
+    if one(form, "rounds"):
+        params["rounds"] = _whole(form, "rounds", 1, MAX_ROUNDS)
+    if one(form, "l1"):
+        if model != "logistic_l1":
+            raise InvalidInput("l1: the L1 penalty is for logistic_l1 only")
+        params["l1"] = _positive(form, "l1")
+    if model == "xgboost":
+        mode = one(form, "xgb_mode") or "cyclic"
+        if mode not in XGB_MODES:
+            raise InvalidInput(f"xgb_mode: one of {', '.join(XGB_MODES)}")
+        params["xgb_mode"] = mode
+    if one(form, "secure_aggregation"):  # the hub's own check refuses it for other models
+        params["secure_aggregation"] = True
     if one(form, "dp_epsilon"):  # each node clips, noises and charges its privacy budget
         if model != "mlp":
             raise InvalidInput("dp_epsilon: differential privacy is for the MLP only")
         params["dp"] = {"epsilon": _positive(form, "dp_epsilon"),
                         "clip": _positive(form, "dp_clip", "1.0")}  # fmt: skip
     return "train", params
+
+
+def _whole(form: dict[str, list[str]], name: str, low: int, high: int) -> int:
+    try:
+        value = int(one(form, name))
+    except ValueError:
+        raise InvalidInput(f"{name}: a whole number") from None
+    if not low <= value <= high:
+        raise InvalidInput(f"{name}: from {low} to {high}")
+    return value
 
 
 def _positive(form: dict[str, list[str]], name: str, default: str = "") -> float:
@@ -161,14 +192,16 @@ def _builder(
     return render(
         request, "study.html", principal=me, status_code=status_code, project_id=project_id,
         project_title=title, granted=granted, library=library_names(), kinds=STUDY_KINDS,
-        models=MODEL_KINDS, values=values, error=error,
+        models=MODEL_KINDS, xgb_modes=XGB_MODES, max_rounds=MAX_ROUNDS, values=values,
+        error=error,
     )  # fmt: skip
 
 
 DEFAULTS: dict[str, Any] = {
     "kind": "cohort_count", "cohort_name": "", "cohort_json": "", "outcome_name": "",
     "outcome_json": "", "tar_start": "1", "tar_end": "365", "model_kind": "logistic_l2",
-    "study_name": "", "dataset_ids": [], "dp_epsilon": "", "dp_clip": "1.0",
+    "study_name": "", "dataset_ids": [], "dp_epsilon": "", "dp_clip": "1.0", "rounds": "",
+    "l1": "", "xgb_mode": "cyclic", "secure_aggregation": "",
 }  # fmt: skip
 
 
