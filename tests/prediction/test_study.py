@@ -98,6 +98,38 @@ def test_a_federated_spec_names_hub_datasets_by_role(tmp_path: Path) -> None:
     assert load_spec(_write(tmp_path, _spec(tmp_path))).mode == "local"  # the default
 
 
+@pytest.mark.parametrize("kind", ["logistic_l2", "mlp"])
+def test_hub_secure_aggregation_and_dp_reach_the_train_job_the_hub_accepts(
+    tmp_path: Path, kind: str
+) -> None:
+    from medhaven.prediction.federated_study import train_parameters
+    from medhaven.prediction.node_training import TrainParams, check_parameters
+
+    plain = train_parameters(load_spec(_write(tmp_path, {**_federated(), "model": {"kind": kind}})))
+    assert "secure_aggregation" not in plain and "dp" not in plain
+    assert TrainParams.model_validate(plain).secure_aggregation is False
+    dp = {"epsilon": 2.0, "clip": 0.5, "delta": 1e-6} if kind == "mlp" else None
+    hub = {"secure_aggregation": True, "rounds": 4, **({"dp": dp} if dp else {})}
+    doc = {**_federated(**hub), "model": {"kind": kind}}
+    params = train_parameters(load_spec(_write(tmp_path, doc)))
+    assert params["secure_aggregation"] is True and params["rounds"] == 4
+    assert params.get("dp") == dp
+    check_parameters("train", params)  # what the hub checks before it signs the job
+    assert TrainParams.model_validate(params).secure_aggregation is True
+
+
+@pytest.mark.parametrize("kind", ["logistic_l1", "lightgbm", "xgboost"])
+def test_hub_secure_aggregation_for_another_model_is_one_line_naming_it(
+    tmp_path: Path, kind: str
+) -> None:
+    doc = {**_federated(secure_aggregation=True), "model": {"kind": kind}}
+    with pytest.raises(InvalidInput, match=rf"hub\.secure_aggregation: .* not {kind}") as err:
+        load_spec(_write(tmp_path, doc))
+    assert "\n" not in err.value.message
+    with pytest.raises(InvalidInput, match=r"hub\.secure_aggregation"):
+        load_spec(_write(tmp_path, _federated(secure_aggregation="maybe")))
+
+
 @pytest.mark.parametrize(
     ("doc", "message"),
     [

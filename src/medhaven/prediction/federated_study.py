@@ -207,6 +207,24 @@ def federated_card(
     return FederatedCard(card, model, internal, external, missing, jobs)
 
 
+def train_parameters(spec: StudySpec) -> dict[str, Any]:
+    """The ``train`` job's parameters of a federated spec (its ``hub`` section's options)."""
+    hub = spec.hub
+    if hub is None:
+        raise InvalidInput(f"study {spec.name}: not a federated study (mode {spec.mode})")
+    params: dict[str, Any] = {"task": spec.study_task().model_dump(mode="json"),
+              "model": spec.model.model_dump(mode="json"), "rounds": hub.rounds, "l2": hub.l2,
+              "min_patients": spec.min_train_persons, "test_fraction": spec.test_fraction,
+              "seed": spec.seed}  # fmt: skip
+    if hub.dp is not None:
+        params["dp"] = hub.dp.model_dump(mode="json", exclude_none=True)
+    if spec.model.kind == "xgboost":
+        params["xgb_mode"] = hub.xgb_mode
+    if hub.secure_aggregation:
+        params["secure_aggregation"] = True
+    return params
+
+
 def run_federated_study(spec: StudySpec, out: Path, client: HubClient, *,
                         on_event: EventFn | None = None) -> StudyResult:  # fmt: skip
     """Train at the train datasets and validate at the others through the hub; write the card."""
@@ -221,13 +239,7 @@ def run_federated_study(spec: StudySpec, out: Path, client: HubClient, *,
         raise InvalidInput(f"study {spec.name}: hub: a dataset is named twice (by id and name)")
     task = spec.study_task()
     task_doc = task.model_dump(mode="json")
-    params = {"task": task_doc, "model": spec.model.model_dump(mode="json"),
-              "rounds": hub.rounds, "l2": hub.l2, "min_patients": spec.min_train_persons,
-              "test_fraction": spec.test_fraction, "seed": spec.seed}  # fmt: skip
-    if hub.dp is not None:
-        params["dp"] = hub.dp.model_dump(mode="json", exclude_none=True)
-    if spec.model.kind == "xgboost":
-        params["xgb_mode"] = hub.xgb_mode
+    params = train_parameters(spec)
     train_job, trained = _run_job(client, spec, "train", [int(d["id"]) for d in train], params,
                                   hub.min_nodes or len(train), on_event)  # fmt: skip
     combined = trained.get("combined") or {}
@@ -282,4 +294,5 @@ __all__ = [
     "federated_card",
     "follow",
     "run_federated_study",
+    "train_parameters",
 ]

@@ -60,6 +60,8 @@ class SiteSpec(BaseModel):
 
 
 DatasetRef = int | str
+#: the model kinds whose federated rounds are sums (``hub.secure_aggregation``)
+SECURE_KINDS = ("logistic_l2", "mlp")
 
 
 class HubStudySpec(BaseModel):
@@ -76,6 +78,7 @@ class HubStudySpec(BaseModel):
     timeout: float = Field(default=900.0, gt=0.0)
     dp: DPParams | None = None  # mlp: each node clips, noises and charges its budget
     xgb_mode: Literal["cyclic", "bagging"] = "cyclic"  # xgboost: Flower's FedXgbCyclic/Bagging
+    secure_aggregation: bool = False  # logistic_l2, mlp: the hub sees only the nodes' sum
 
     @field_validator("train", "validate_at")
     @classmethod
@@ -135,6 +138,10 @@ class StudySpec(BaseModel):
         if self.features is not None and "features" in self.task.model_fields_set:
             raise ValueError("features are given both at the top level and inside task")
         if self.mode == "federated":
+            assert self.hub is not None
+            if self.hub.secure_aggregation and self.model.kind not in SECURE_KINDS:
+                raise ValueError(f"hub.secure_aggregation: for {' and '.join(SECURE_KINDS)} "
+                                 f"only, not {self.model.kind}")  # fmt: skip
             return self
         names = [s.site for s in self.data]
         if len(set(names)) != len(names):
