@@ -15,8 +15,8 @@ test part together, and every model below is evaluated on it:
   (a SuperLink and one SuperNode per hospital, ``"transport": "flower"``), or
   in this process (``"transport": "in_process"``); logistic_l2 is trained by
   Newton steps, logistic_l1 by proximal Newton steps (the job's ``l1``;
-  local and pooled are trained with ``C = 1/l1``: the same penalty on
-  indicator columns, see below), mlp by FedAvg (``MLP_LOCAL_EPOCHS`` epochs
+  local and pooled are trained with ``C = 1/l1``: the same objective, see
+  below), mlp by FedAvg (``MLP_LOCAL_EPOCHS`` epochs
   a round, ``ceil(max_iter / MLP_LOCAL_EPOCHS)`` rounds: as many passes as
   the pooled fit, with its ``alpha``, step size and batch size), lightgbm by bagging, xgboost cyclic or
   bagging as Flower's XGBoost strategies (the nodes enforce a minimum cell
@@ -26,12 +26,11 @@ test part together, and every model below is evaluated on it:
   :func:`~.models.fit` (a simulation only: the point of federation is that
   nobody can do this).
 
-logistic_l1: the federated fit maximises ``loglik - l1·‖β‖₁`` on the
-original columns, the local and pooled fits (liblinear) penalise the
-power-of-two scaled columns (:func:`~.models.fit`): for 0/1 columns the two
-penalties are the same, for count and measurement columns divided by ``s``
-the federated penalty is ``s`` times weaker. It is the same model, not the
-same objective, so the ratio is not an equality check.
+logistic_l1: the federated fit solves the pooled fit's objective
+(liblinear's, :mod:`.federated_l1`): the summed log-likelihood minus
+``l1`` times the absolute coefficients of the power-of-two scaled columns
+and ``l1/10`` times the absolute intercept. At convergence the federated
+coefficients are the pooled ones (up to liblinear's own tolerance).
 
 ``wall_seconds``: training time (the model fit for local and pooled; the
 whole ``train`` job for federated, which includes each node building its
