@@ -140,3 +140,40 @@ def test_train_result_page_shows_metrics_and_plots(browser: Browser, study_hub: 
     ).to_be_visible()
     _shot(page, "train-result-en")
     ctx.close()
+
+
+def test_secure_aggregation_is_refused_for_lightgbm_in_the_form_and_sent_for_an_mlp(
+    browser: Browser, study_hub: StudyHub
+) -> None:
+    from sqlalchemy import select
+
+    from medhaven.hub.models import Job
+
+    ctx = browser.new_context(locale="ko-KR", viewport={"width": 1280, "height": 800})
+    page = ctx.new_page()
+    _sign_in(page, study_hub, "researcher")
+    page.goto(f"{study_hub.url}/projects/{study_hub.world.project_id}/study")
+    assert page.evaluate(UNLABELLED) == []  # the new fields are labelled too
+    page.get_by_label("연구 종류").select_option("prediction")
+    page.locator("#s-cohort-name").select_option("essential_hypertension")
+    page.locator("#s-outcome-name").select_option("heart_failure_admission")
+    page.locator("#s-model").select_option("lightgbm")
+    page.get_by_label("보안 집계").check()
+    page.get_by_label(DATASET).check()
+    page.get_by_role("button", name="연구 제출").click()
+    expect(page.locator("#study-error")).to_contain_text(
+        "parameters.secure_aggregation: for logistic_l2 (Newton) and mlp (FedAvg) only"
+    )
+    expect(page.get_by_label("보안 집계")).to_be_checked()  # the form as it was sent
+    _shot(page, "study-builder-secagg-refused-ko")
+    page.locator("#s-model").select_option("mlp")
+    page.locator("#s-rounds").fill("3")
+    page.get_by_label(DATASET).check()
+    page.get_by_role("button", name="연구 제출").click()
+    expect(page).to_have_url(re.compile(r"/jobs/\d+$"))
+    job_id = int(page.url.rsplit("/", 1)[1])
+    with study_hub.db.unit(readonly=True) as s:
+        job = s.execute(select(Job).where(Job.id == job_id)).scalar_one()
+        assert job.kind == "train" and job.parameters["model"] == {"kind": "mlp"}
+        assert job.parameters["secure_aggregation"] is True and job.parameters["rounds"] == 3
+    ctx.close()
