@@ -114,6 +114,8 @@ def test_the_instructor_creates_a_challenge_with_the_form(
     assert form.status_code == 200 and 'id="challenge-form"' in form.text
     for name, ds in course["datasets"].items():  # the course's granted datasets to choose from
         assert f'value="{ds}"> {name}' in form.text
+    ko = cc.get(f"/courses/{course['id']}/challenges/new?lang=ko")
+    assert "새 챌린지" in ko.text and "챌린지 만들기" in ko.text
     url = f"/courses/{course['id']}/challenges"
     bad = {"closes_at": _form(course, csrf)["opens_at"]}  # closes when it opens
     for over, message in ((bad, "closes_at: must be after opens_at"),

@@ -26,6 +26,7 @@ import pytest
 from sqlalchemy import update
 
 from web.conftest import PASSWORD, Seed, browser_missing_reason, seed
+from web.test_browser import UNLABELLED
 
 _reason = browser_missing_reason()
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(_reason is not None, reason=_reason or "")]
@@ -195,6 +196,7 @@ def test_a_course_with_a_lab_and_a_challenge_end_to_end(browser: Browser, hub: H
     expect(teacher.locator("#labs")).to_contain_text("Count the hypertension cohort")
     # the challenge, with the New challenge form (one bad field first)
     teacher.locator("#new-challenge").click()
+    assert teacher.evaluate(UNLABELLED) == []  # every control of the form is labelled
     teacher.locator("#c-title").fill("Predict CKD")
     teacher.locator("#c-desc").fill("Who among persons with hypertension develops CKD?")
     teacher.locator("input[name=mode][value=model]").check()
