@@ -181,3 +181,13 @@ def test_an_unknown_dataset_is_one_line_and_nothing_is_written(
     assert done.returncode != 0
     assert done.stderr.strip().splitlines() == [f"error: {message}"]
     assert not (tmp_path / "out").exists()
+
+
+def test_hub_secure_aggregation_reaches_the_train_job(system: System, tmp_path: Path) -> None:
+    """``hub.secure_aggregation`` in the spec: the released model was trained by SecAgg+ rounds."""
+    done = system.study(tmp_path, {"train": list(TRAIN), "secure_aggregation": True, "rounds": 8})
+    assert done.returncode == 0, done.stderr
+    bundle = json.loads((tmp_path / "out" / "model.json").read_text(encoding="utf-8"))
+    training = TrainedModel.from_bundle(bundle).training
+    assert training["secure_aggregation"]["protocol"].startswith("SecAgg+")
+    assert sorted(training["sites"]) == sorted(TRAIN) and training["mode"] == "newton"
