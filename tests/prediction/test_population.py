@@ -173,7 +173,7 @@ def test_a_population_without_ids_leaves_other_cohorts_alone_and_nothing_behind(
     ids = {"target_id": TARGET_COHORT_ID, "outcome_id": OUTCOME_COHORT_ID}
     kept = study_population(store, task(), **ids)  # its rows stay under the named ids
     before = store.fetchall(
-        "SELECT cohort_definition_id, subject_id, cohort_start_date FROM cohort ORDER BY ALL"
+        "SELECT cohort_definition_id, subject_id, cohort_start_date FROM cohort ORDER BY 1, 2, 3"
     )
     assert {row[0] for row in before} == set(ids.values())
     # another job's population at the same time must neither read nor replace those rows
@@ -181,7 +181,7 @@ def test_a_population_without_ids_leaves_other_cohorts_alone_and_nothing_behind(
                              outcome_cohort=definition("DrugExposure", DRUG, end_offset=0))  # fmt: skip
     other = study_population(store, swapped)
     after = store.fetchall(
-        "SELECT cohort_definition_id, subject_id, cohort_start_date FROM cohort ORDER BY ALL"
+        "SELECT cohort_definition_id, subject_id, cohort_start_date FROM cohort ORDER BY 1, 2, 3"
     )
     assert after == before
     assert set(other.person_id.tolist()) <= {1, 3, 4, 5, 6, 8, 11}  # its own target cohort

@@ -232,9 +232,9 @@ def test_compare_refuses_a_bad_model_in_the_list_before_training_any() -> None:
     from medhaven.cli.main import app
 
     result = CliRunner().invoke(app, ["study", "compare", "--persons", "100", "--model",
-                                      "xgboost,logistic_l1", "--json"])  # fmt: skip
+                                      "xgboost,no_such_model", "--json"])  # fmt: skip
     assert result.exit_code != 0 and isinstance(result.exception, InvalidInput)
-    assert "logistic_l1 has no federated path" in result.exception.message
+    assert "'no_such_model' is not one of" in result.exception.message
     result = CliRunner().invoke(app, ["study", "compare", "--model", "xgboost", "--model",
                                       "mlp", "--xgb-mode", "ring"])  # fmt: skip
     assert isinstance(result.exception, InvalidInput)
