@@ -185,7 +185,7 @@ def test_an_unknown_dataset_is_one_line_and_nothing_is_written(
 
 def test_hub_secure_aggregation_reaches_the_train_job(system: System, tmp_path: Path) -> None:
     """``hub.secure_aggregation`` in the spec: the released model was trained by SecAgg+ rounds."""
-    done = system.study(tmp_path, {"train": list(TRAIN), "secure_aggregation": True, "rounds": 8})
+    done = system.study(tmp_path, {"train": list(TRAIN), "secure_aggregation": True, "rounds": 2})
     assert done.returncode == 0, done.stderr
     bundle = json.loads((tmp_path / "out" / "model.json").read_text(encoding="utf-8"))
     training = TrainedModel.from_bundle(bundle).training
