@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import socket
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from web.conftest import PASSWORD, PROJECT, Seed, browser_missing_reason, seed, served
+from web.conftest import PASSWORD, PROJECT, Seed, browser_missing_reason, seed
 
 _reason = browser_missing_reason()
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(_reason is not None, reason=_reason or "")]
@@ -28,6 +31,12 @@ LAPTOP = {"width": 1280, "height": 800}
 TABLET = {"width": 768, "height": 1024}
 
 
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 class Hub:
     """A running hub: its URL, database and seed."""
 
@@ -38,6 +47,7 @@ class Hub:
 @pytest.fixture(scope="module")
 def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
     """A hub served by uvicorn on a free port over a seeded SQLite database."""
+    import uvicorn
 
     from medhaven.hub.api import HubConfig, create_app
     from medhaven.hub.db import Database
@@ -45,8 +55,19 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
     db = Database(f"sqlite:///{tmp_path_factory.mktemp('hub') / 'hub.db'}")
     world = seed(db)
     app = create_app(HubConfig(database_url=db.url, secure_cookies=False), database=db)
-    with served(app) as url:
-        yield Hub(url, db, world)
+    port = _free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert time.monotonic() < deadline, "the hub did not start"
+        time.sleep(0.05)
+    yield Hub(f"http://127.0.0.1:{port}", db, world)
+    server.should_exit = True
+    thread.join(10)
     db.close()
 
 

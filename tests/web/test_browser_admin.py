@@ -6,6 +6,9 @@ once; a custodian previews a publication the release gate refused. Screenshots g
 from __future__ import annotations
 
 import json
+import socket
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,7 +16,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from web.conftest import PASSWORD, Seed, browser_missing_reason, seed, served
+from web.conftest import PASSWORD, Seed, browser_missing_reason, seed
 
 _reason = browser_missing_reason()
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(_reason is not None, reason=_reason or "")]
@@ -27,9 +30,16 @@ SHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"
 LAPTOP = {"width": 1280, "height": 800}
 
 
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 @pytest.fixture(scope="module")
 def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Seed]]:
     """A hub served by uvicorn on a free port over a seeded SQLite database: (URL, seed)."""
+    import uvicorn
 
     from medhaven.hub.api import HubConfig, create_app
     from medhaven.hub.db import Database
@@ -37,8 +47,19 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Seed]]:
     db = Database(f"sqlite:///{tmp_path_factory.mktemp('hub') / 'hub.db'}")
     world = seed(db)
     app = create_app(HubConfig(database_url=db.url, secure_cookies=False), database=db)
-    with served(app) as url:
-        yield url, world
+    port = _free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert time.monotonic() < deadline, "the hub did not start"
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}", world
+    server.should_exit = True
+    thread.join(10)
     db.close()
 
 

@@ -4,12 +4,15 @@ Screenshots go to ``var/screenshots/console-*.png``."""
 
 from __future__ import annotations
 
+import socket
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from web.conftest import browser_missing_reason, served
+from web.conftest import browser_missing_reason
 from web.test_console import EMAIL, PASSWORD, NodeDir, hospital, node
 
 _reason = browser_missing_reason()
@@ -26,11 +29,24 @@ SHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"
 
 @pytest.fixture
 def console_url(node: NodeDir) -> Iterator[str]:
+    import uvicorn
 
     from medhaven.web.console import create_console_app
 
-    with served(create_console_app(node.toml), what="the console") as url:
-        yield url
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    server = uvicorn.Server(uvicorn.Config(create_console_app(node.toml), host="127.0.0.1",
+                                           port=port, log_level="warning"))  # fmt: skip
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert time.monotonic() < deadline, "the console did not start"
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(10)
 
 
 def test_a_custodian_signs_in_and_releases_a_held_result(

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import socket
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,7 +25,7 @@ from typing import Any
 import pytest
 from sqlalchemy import update
 
-from web.conftest import PASSWORD, Seed, browser_missing_reason, seed, served
+from web.conftest import PASSWORD, Seed, browser_missing_reason, seed
 from web.test_browser import UNLABELLED
 
 _reason = browser_missing_reason()
@@ -48,6 +50,7 @@ class Hub:
 
 @pytest.fixture(scope="module")
 def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
+    import uvicorn
 
     from medhaven.federation.node import NodeConfig, handle_job
     from medhaven.hub.api import HubConfig, create_app
@@ -90,8 +93,19 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
     config = HubConfig(database_url=db.url, secure_cookies=False, keys_dir=keys,
                        job_dispatcher=dispatch)  # fmt: skip
     app = create_app(config, database=db)
-    with served(app) as url:
-        yield Hub(url, db, world)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert time.monotonic() < deadline, "the hub did not start"
+        time.sleep(0.05)
+    yield Hub(f"http://127.0.0.1:{port}", db, world)
+    server.should_exit = True
+    thread.join(10)
     db.close()
 
 

@@ -8,13 +8,16 @@ Korean).
 from __future__ import annotations
 
 import datetime as dt
+import socket
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from web.conftest import PASSWORD, Seed, browser_missing_reason, seed, served
+from web.conftest import PASSWORD, Seed, browser_missing_reason, seed
 
 _reason = browser_missing_reason()
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(_reason is not None, reason=_reason or "")]
@@ -38,6 +41,7 @@ class Hub:
 
 @pytest.fixture(scope="module")
 def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
+    import uvicorn
 
     from medhaven.hub.api import HubConfig, create_app
     from medhaven.hub.db import Database
@@ -78,8 +82,19 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
         courses.add_lab(s, me, cid, title="Read a model card", kind="model_card", check=QUIZ)
     config = HubConfig(database_url=db.url, secure_cookies=False, keys_dir=root / "keys")
     app = create_app(config, database=db)
-    with served(app) as url:
-        yield Hub(url, cid)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert time.monotonic() < deadline, "the hub did not start"
+        time.sleep(0.05)
+    yield Hub(f"http://127.0.0.1:{port}", cid)
+    server.should_exit = True
+    thread.join(10)
     db.close()
 
 

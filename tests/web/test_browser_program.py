@@ -6,13 +6,16 @@ real hub: a program officer opens /program in Korean and English, filters by yea
 from __future__ import annotations
 
 import datetime as dt
+import socket
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from web.conftest import PASSWORD, Seed, browser_missing_reason, seed, served
+from web.conftest import PASSWORD, Seed, browser_missing_reason, seed
 
 _reason = browser_missing_reason()
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(_reason is not None, reason=_reason or "")]
@@ -27,6 +30,7 @@ SHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"
 
 @pytest.fixture(scope="module")
 def hub_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    import uvicorn
 
     from medhaven.hub.api import HubConfig, create_app
     from medhaven.hub.db import Database
@@ -76,8 +80,19 @@ def hub_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                       expires_at=at, submitted_by=world.users["researcher"], created_at=at,
                       updated_at=at))  # fmt: skip
     app = create_app(HubConfig(database_url=db.url, secure_cookies=False), database=db)
-    with served(app) as url:
-        yield url
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert time.monotonic() < deadline, "the hub did not start"
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(10)
     db.close()
 
 

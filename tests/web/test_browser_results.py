@@ -4,13 +4,16 @@ by the real node-training rounds, and the dataset page's charts; screenshots to 
 
 from __future__ import annotations
 
+import socket
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from web.conftest import DATASET, PASSWORD, Seed, browser_missing_reason, seed, served
+from web.conftest import DATASET, PASSWORD, Seed, browser_missing_reason, seed
 from web.studies import grant, store_train_job, train_document
 from web.test_results import Sites, make_sites, run_job
 
@@ -34,6 +37,7 @@ class ResultHub:
 
 @pytest.fixture(scope="module")
 def result_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ResultHub]:
+    import uvicorn
 
     from medhaven.hub.api import HubConfig, create_app
     from medhaven.hub.db import Database
@@ -44,8 +48,21 @@ def result_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ResultHub]:
     grant(db, world)
     config = HubConfig(database_url=db.url, secure_cookies=False, keys_dir=root / "keys")
     app = create_app(config, database=db)
-    with served(app) as url:
-        yield ResultHub(url, db, world, root)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert time.monotonic() < deadline, "the hub did not start"
+        time.sleep(0.05)
+    yield ResultHub(f"http://127.0.0.1:{port}", db, world, root)
+    server.should_exit = True
+    thread.join(10)
     db.close()
 
 

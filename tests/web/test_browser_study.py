@@ -4,13 +4,16 @@ against a real hub server whose jobs run on a real node in process (no Flower pr
 from __future__ import annotations
 
 import re
+import socket
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from web.conftest import DATASET, PASSWORD, Seed, browser_missing_reason, seed, served
+from web.conftest import DATASET, PASSWORD, Seed, browser_missing_reason, seed
 from web.studies import grant, store_train_job, train_document
 from web.test_browser import UNLABELLED
 
@@ -34,6 +37,7 @@ class StudyHub:
 
 @pytest.fixture(scope="module")
 def study_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StudyHub]:
+    import uvicorn
 
     from medhaven.federation.node import NodeConfig, handle_job
     from medhaven.hub.api import HubConfig, create_app
@@ -61,8 +65,21 @@ def study_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StudyHub]:
     config = HubConfig(database_url=db.url, secure_cookies=False, keys_dir=keys,
                        job_dispatcher=dispatcher)  # fmt: skip
     app = create_app(config, database=db)
-    with served(app) as url:
-        yield StudyHub(url, db, world, root)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert time.monotonic() < deadline, "the hub did not start"
+        time.sleep(0.05)
+    yield StudyHub(f"http://127.0.0.1:{port}", db, world, root)
+    server.should_exit = True
+    thread.join(10)
     db.close()
 
 
